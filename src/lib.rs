@@ -1,0 +1,22 @@
+//! ringcast: a thread-per-core HTTP/1.1 file and media streaming server for Linux.
+//!
+//! Each worker is one OS thread pinned to one CPU, running its own monoio runtime (io_uring,
+//! or epoll where io_uring is unavailable) with its own `SO_REUSEPORT` listener, file cache,
+//! buffers and counters. Nothing on the request path is shared between workers.
+//!
+//! Data flows one way: [`worker`] → [`conn`] → ([`http`], [`fs`]) → [`body`] → `sys`.
+//! [`http`] is free of I/O: parsing, response heads, ranges, conditionals and media types take
+//! bytes and metadata and return values. Every `unsafe` call lives in `sys`.
+#![deny(unsafe_code)]
+
+pub mod body;
+pub mod config;
+pub mod conn;
+pub mod fs;
+pub mod http;
+#[allow(unsafe_code)]
+mod sys;
+pub mod worker;
+
+pub use config::Config;
+pub use worker::run;

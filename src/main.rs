@@ -1,0 +1,4 @@
+//! The `ringcast` binary.
+fn main() -> anyhow::Result<()> {
+    ringcast::run(ringcast::Config::default())
+}
