@@ -1,4 +1,244 @@
-//! Configuration (in progress).
-/// The validated configuration.
-#[derive(Debug, Clone, Default)]
-pub struct Config {}
+//! The command line, turned into one validated, immutable [`Config`].
+//!
+//! Parsing is clap's; validation (the root is a directory we can open, limits are sane) happens
+//! once in [`Config::from_args`], so workers never see an invalid value.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+use crate::body::Strategy;
+
+/// Which event-loop driver the workers run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Driver {
+    /// io_uring when the kernel allows it, else epoll (with one log line saying why).
+    Auto,
+    /// io_uring only; fail to start without it.
+    Uring,
+    /// epoll (monoio's legacy driver).
+    Epoll,
+}
+
+/// `ringcast [OPTIONS] [ROOT]`: serve a directory over HTTP/1.1.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "ringcast", version, about, long_about = None)]
+pub struct Args {
+    /// Directory to serve.
+    #[arg(default_value = ".")]
+    pub root: PathBuf,
+
+    /// Address to listen on (port 0 picks a free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Worker threads, each pinned to one CPU [default: the CPUs this process may run on].
+    #[arg(long)]
+    pub workers: Option<usize>,
+
+    /// Event-loop driver.
+    #[arg(long, value_enum, default_value_t = Driver::Auto)]
+    pub driver: Driver,
+
+    /// How a response body is moved to the socket.
+    #[arg(long, value_enum, default_value_t = Strategy::Auto)]
+    pub body_strategy: Strategy,
+
+    /// Time allowed to receive a whole request head, from its first byte (not reset by data).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+
+    /// How long an idle keep-alive connection is kept open.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub keepalive_timeout: Duration,
+
+    /// How long a send may make no progress before the connection is cut.
+    #[arg(long, value_parser = parse_duration, default_value = "60s")]
+    pub send_timeout: Duration,
+
+    /// On SIGINT/SIGTERM, how long in-flight responses may take to finish.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub drain_timeout: Duration,
+
+    /// Largest request head (request line and fields), in bytes; larger gets 431.
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_header_bytes: usize,
+
+    /// Longest request target, in bytes; longer gets 414.
+    #[arg(long, default_value_t = 8 * 1024)]
+    pub max_uri_bytes: usize,
+
+    /// Open connections per worker; past it the worker stops accepting until one closes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_connections: usize,
+
+    /// Largest request body read and discarded to keep a connection (GET with a body);
+    /// a larger body closes the connection after the response.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub max_discard_bytes: u64,
+
+    /// Index file served for a directory path ending in `/`.
+    #[arg(long, default_value = "index.html")]
+    pub index: String,
+
+    /// Serve files and directories whose name starts with a dot (hidden by default: 404).
+    #[arg(long)]
+    pub serve_dotfiles: bool,
+
+    /// Most ranges honoured in one request; a request asking for more gets the whole file (200).
+    #[arg(long, default_value_t = crate::http::range::DEFAULT_MAX_RANGES)]
+    pub max_ranges: usize,
+
+    /// Add or override a media type: `--mime EXT=TYPE` (repeatable).
+    #[arg(long = "mime", value_name = "EXT=TYPE", value_parser = crate::http::mime::parse_override)]
+    pub mime_overrides: Vec<(String, String)>,
+}
+
+/// Errors found while validating the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The root cannot be opened as a directory.
+    #[error("root {path}: {source}")]
+    Root {
+        /// The root as given.
+        path: PathBuf,
+        /// Why it cannot be used.
+        source: std::io::Error,
+    },
+    /// The root is not a directory.
+    #[error("root {0}: not a directory")]
+    NotADirectory(PathBuf),
+    /// A numeric option is out of range.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// The validated configuration every worker runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The served directory, canonical.
+    pub root: PathBuf,
+    /// Listening address.
+    pub listen: SocketAddr,
+    /// Number of workers (0 means: one per allowed CPU, decided at start).
+    pub workers: usize,
+    /// Event-loop driver.
+    pub driver: Driver,
+    /// Body strategy.
+    pub body_strategy: Strategy,
+    /// See [`Args::header_timeout`].
+    pub header_timeout: Duration,
+    /// See [`Args::keepalive_timeout`].
+    pub keepalive_timeout: Duration,
+    /// See [`Args::send_timeout`].
+    pub send_timeout: Duration,
+    /// See [`Args::drain_timeout`].
+    pub drain_timeout: Duration,
+    /// See [`Args::max_header_bytes`].
+    pub max_header_bytes: usize,
+    /// See [`Args::max_uri_bytes`].
+    pub max_uri_bytes: usize,
+    /// See [`Args::max_connections`].
+    pub max_connections: usize,
+    /// See [`Args::max_discard_bytes`].
+    pub max_discard_bytes: u64,
+    /// See [`Args::index`].
+    pub index: String,
+    /// See [`Args::serve_dotfiles`].
+    pub serve_dotfiles: bool,
+    /// See [`Args::max_ranges`].
+    pub max_ranges: usize,
+    /// See [`Args::mime_overrides`].
+    pub mime_overrides: Vec<(String, String)>,
+}
+
+impl Config {
+    /// Validates parsed arguments.
+    pub fn from_args(args: Args) -> Result<Self, ConfigError> {
+        let root = std::fs::canonicalize(&args.root)
+            .map_err(|source| ConfigError::Root { path: args.root.clone(), source })?;
+        if !root.is_dir() {
+            return Err(ConfigError::NotADirectory(args.root));
+        }
+        if args.workers == Some(0) {
+            return Err(ConfigError::Invalid("--workers must be at least 1".into()));
+        }
+        if args.max_header_bytes < 256 {
+            return Err(ConfigError::Invalid("--max-header-bytes must be at least 256".into()));
+        }
+        if args.max_uri_bytes == 0 || args.max_uri_bytes > args.max_header_bytes {
+            return Err(ConfigError::Invalid(
+                "--max-uri-bytes must be between 1 and --max-header-bytes".into(),
+            ));
+        }
+        if args.max_connections == 0 {
+            return Err(ConfigError::Invalid("--max-connections must be at least 1".into()));
+        }
+        if args.index.is_empty() || args.index.contains('/') || args.index.starts_with('.') {
+            return Err(ConfigError::Invalid("--index must be a plain file name".into()));
+        }
+        Ok(Self {
+            root,
+            listen: args.listen,
+            workers: args.workers.unwrap_or(0),
+            driver: args.driver,
+            body_strategy: args.body_strategy,
+            header_timeout: args.header_timeout,
+            keepalive_timeout: args.keepalive_timeout,
+            send_timeout: args.send_timeout,
+            drain_timeout: args.drain_timeout,
+            max_header_bytes: args.max_header_bytes,
+            max_uri_bytes: args.max_uri_bytes,
+            max_connections: args.max_connections,
+            max_discard_bytes: args.max_discard_bytes,
+            index: args.index,
+            serve_dotfiles: args.serve_dotfiles,
+            max_ranges: args.max_ranges,
+            mime_overrides: args.mime_overrides,
+        })
+    }
+}
+
+/// Parses `250ms`, `10s`, `5m`, `1h`, or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().map_err(|_| format!("invalid duration {s:?}: expected e.g. 10s"))?;
+    let d = match unit {
+        "" | "s" => Duration::from_secs(n),
+        "ms" => Duration::from_millis(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => return Err(format!("invalid duration unit in {s:?}: use ms, s, m or h")),
+    };
+    if d.is_zero() {
+        return Err(format!("duration {s:?} must be positive"));
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        let cases: &[(&str, Option<Duration>)] = &[
+            ("10s", Some(Duration::from_secs(10))),
+            ("10", Some(Duration::from_secs(10))),
+            ("250ms", Some(Duration::from_millis(250))),
+            ("2m", Some(Duration::from_secs(120))),
+            ("1h", Some(Duration::from_secs(3600))),
+            ("0s", None),
+            ("s", None),
+            ("10x", None),
+            ("-1s", None),
+        ];
+        for (input, want) in cases {
+            assert_eq!(parse_duration(input).ok(), *want, "{input}");
+        }
+    }
+}

@@ -14,6 +14,7 @@ pub mod config;
 pub mod conn;
 pub mod fs;
 pub mod http;
+pub mod socket;
 #[allow(unsafe_code)]
 mod sys;
 pub mod worker;

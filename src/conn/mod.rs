@@ -1,0 +1,354 @@
+//! The per-connection loop: wait for bytes → parse → plan → send, until the client leaves, a
+//! timeout fires, or the server drains.
+//!
+//! Buffers: an idle connection owns nothing but its socket and this task. Bytes are received
+//! into the worker's one receive buffer and parsed there; only the unparsed tail of a request
+//! (a head split across reads, or pipelined requests) is copied into a per-connection `pending`
+//! vector, which is freed again as soon as it empties.
+//!
+//! Timers: the first request must arrive within the head timeout from accept; later ones may
+//! wait the keep-alive timeout for their first byte, then have the head timeout for the rest —
+//! measured from that first byte, never reset by more data (a client trickling one byte a
+//! second is cut off). Sends are bounded by the send timeout per stall.
+//!
+//! Cancellation: the worker drops this future only at the end of a drain; the socket and any
+//! open file close on drop.
+
+pub mod plan;
+
+use std::cell::{Cell, RefCell};
+use std::collections::HashSet;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use monoio::net::TcpStream;
+use monoio::time::Instant;
+use tracing::{debug, info};
+
+use crate::body;
+use crate::config::Config;
+use crate::fs::Root;
+use crate::http::date::DateCache;
+use crate::http::mime::MimeTable;
+use crate::http::request::{self, Framing, Limits, ParseError, Parsed, Request};
+use crate::http::response::Status;
+use crate::socket::{SendError, Socket};
+use crate::sys;
+
+/// Size of the per-worker receive buffer.
+pub const RECV_BUFFER_BYTES: usize = 64 * 1024;
+
+/// How long a lingering close waits for the client to finish sending after an error response.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Everything one worker's connections share. Owned by one thread; never crosses cores.
+#[derive(Debug)]
+pub struct Context {
+    /// The configuration (immutable).
+    pub config: Arc<Config>,
+    /// Index of this worker.
+    pub worker_id: usize,
+    /// This worker's descriptor for the served root.
+    pub root: Root,
+    /// Media types.
+    pub mime: MimeTable,
+    /// The cached `Date` value.
+    pub date: RefCell<DateCache>,
+    /// The receive buffer every connection of this worker reads into.
+    pub recv_buf: RefCell<Box<[u8]>>,
+    /// Connections idle between requests, to be woken (read side shut) when draining.
+    pub idle: RefCell<HashSet<RawFd>>,
+    /// Open connections.
+    pub active: Cell<usize>,
+    /// Set when the server is draining: finish the current response, then close.
+    pub draining: Cell<bool>,
+    /// Sequence for multipart boundaries.
+    pub boundary_seq: Cell<u64>,
+}
+
+impl Context {
+    /// A worker's context.
+    pub fn new(config: Arc<Config>, worker_id: usize, root: Root) -> Self {
+        let mime = MimeTable::new(&config.mime_overrides);
+        Self {
+            config,
+            worker_id,
+            root,
+            mime,
+            date: RefCell::new(DateCache::new()),
+            recv_buf: RefCell::new(vec![0; RECV_BUFFER_BYTES].into_boxed_slice()),
+            idle: RefCell::new(HashSet::new()),
+            active: Cell::new(0),
+            draining: Cell::new(false),
+            boundary_seq: Cell::new(0),
+        }
+    }
+
+    /// Starts draining: idle connections are woken with end-of-stream and close; busy ones
+    /// close after their current response.
+    pub fn start_drain(&self) {
+        self.draining.set(true);
+        for &fd in self.idle.borrow().iter() {
+            let _ = sys::shutdown_read(fd);
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_head_bytes: self.config.max_header_bytes,
+            max_target_bytes: self.config.max_uri_bytes,
+        }
+    }
+}
+
+/// Keeps the active-connection count and the idle set right however the task ends.
+struct Registration<'a> {
+    ctx: &'a Context,
+    fd: RawFd,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.ctx.active.set(self.ctx.active.get() - 1);
+        self.ctx.idle.borrow_mut().remove(&self.fd);
+    }
+}
+
+/// What the receive step produced.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "built and consumed once per request; boxing would add an allocation"
+)]
+enum Job {
+    /// A request to answer.
+    Request(Request),
+    /// An unparseable request: answer with its status and close.
+    Reject(ParseError),
+}
+
+/// Per-connection state between reads.
+struct Conn {
+    /// Unparsed bytes of the next request(s).
+    pending: Vec<u8>,
+    /// Request-body bytes still to be read and thrown away.
+    discard: u64,
+    /// Responses completed on this connection.
+    served: u64,
+}
+
+/// Serves one accepted connection to the end.
+pub async fn serve(ctx: Rc<Context>, stream: TcpStream, peer: SocketAddr) {
+    let socket = match Socket::new(stream, ctx.config.send_timeout) {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(%peer, error = %e, "socket setup failed");
+            return;
+        }
+    };
+    ctx.active.set(ctx.active.get() + 1);
+    let _registration = Registration { ctx: &ctx, fd: socket.fd() };
+    let mut conn = Conn { pending: Vec::new(), discard: 0, served: 0 };
+    if let Err(e) = run(&ctx, &socket, &mut conn, peer).await {
+        if e.is_disconnect() {
+            debug!(%peer, error = %e, "client went away");
+        } else {
+            info!(%peer, error = %e, "connection closed on error");
+        }
+    }
+}
+
+async fn run(
+    ctx: &Context,
+    socket: &Socket,
+    conn: &mut Conn,
+    peer: SocketAddr,
+) -> Result<(), SendError> {
+    let accepted = Instant::now();
+    let mut head_started: Option<Instant> = None;
+    loop {
+        let idle = conn.pending.is_empty() && conn.discard == 0;
+        let deadline = match (idle, conn.served) {
+            (true, 0) => accepted + ctx.config.header_timeout,
+            (true, _) => Instant::now() + ctx.config.keepalive_timeout,
+            (false, _) => head_started.unwrap_or(accepted) + ctx.config.header_timeout,
+        };
+        if idle && conn.served > 0 {
+            if ctx.draining.get() {
+                return Ok(());
+            }
+            ctx.idle.borrow_mut().insert(socket.fd());
+        }
+        let ready = monoio::time::timeout_at(deadline, socket.readable()).await;
+        if idle {
+            ctx.idle.borrow_mut().remove(&socket.fd());
+        }
+        match ready {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(SendError::io("poll", e)),
+            Err(_) if !conn.pending.is_empty() => {
+                // RFC 9110 §15.5.9: a head that did not arrive in time.
+                info!(%peer, timeout = ?ctx.config.header_timeout, "request head timed out");
+                let plan = plan::status_response(ctx, Status::RequestTimeout, true, false, |_| {});
+                let _ = body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy)
+                    .await;
+                return Ok(());
+            }
+            Err(_) => return Ok(()), // idle timeout: close quietly
+        }
+        let jobs = match receive(ctx, socket, conn) {
+            Ok(Some(jobs)) => jobs,
+            Ok(None) => return Ok(()), // end of stream
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(SendError::io("recv", e)),
+        };
+        if jobs.is_empty() {
+            // Part of a head (or of a discarded body) arrived: the head clock starts now.
+            if !conn.pending.is_empty() && head_started.is_none() {
+                head_started = Some(Instant::now());
+            }
+            continue;
+        }
+        for job in jobs {
+            let request = match job {
+                Job::Request(r) => r,
+                Job::Reject(e) => {
+                    info!(%peer, status = e.status().code(), error = %e, "rejected request");
+                    let plan = plan::status_response(ctx, e.status(), true, false, |_| {});
+                    body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy)
+                        .await?;
+                    linger_close(ctx, socket).await;
+                    return Ok(());
+                }
+            };
+            let has_body = request.framing != Framing::None;
+            let close = ctx.draining.get() || closes_after(&request, ctx.config.max_discard_bytes);
+            if has_body && !close && request.expect_continue {
+                // RFC 9110 §10.1.1: we will read (and discard) the content.
+                socket.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", false).await?;
+            }
+            let plan = plan::plan(ctx, &request, close);
+            debug!(%peer, method = %request.method_token, target = %String::from_utf8_lossy(&request.target), status = plan.status.code(), "request");
+            body::send(socket, plan.head, &plan.body, plan.head_only, ctx.config.body_strategy)
+                .await?;
+            conn.served += 1;
+            if plan.close {
+                if has_body {
+                    linger_close(ctx, socket).await;
+                } else {
+                    socket.shutdown_write();
+                }
+                return Ok(());
+            }
+        }
+        head_started = if conn.pending.is_empty() { None } else { Some(Instant::now()) };
+    }
+}
+
+/// Receives what is there and parses every complete request in it. `None` at end of stream.
+fn receive(ctx: &Context, socket: &Socket, conn: &mut Conn) -> io::Result<Option<Vec<Job>>> {
+    let mut buf = ctx.recv_buf.borrow_mut();
+    let n = socket.try_recv(&mut buf)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let limits = ctx.limits();
+    let mut jobs = Vec::new();
+    if conn.pending.is_empty() {
+        let consumed = parse_all(&buf[..n], conn, &limits, ctx.config.max_discard_bytes, &mut jobs);
+        conn.pending.extend_from_slice(&buf[consumed..n]);
+    } else {
+        conn.pending.extend_from_slice(&buf[..n]);
+        let pending = std::mem::take(&mut conn.pending);
+        let consumed = parse_all(&pending, conn, &limits, ctx.config.max_discard_bytes, &mut jobs);
+        if consumed < pending.len() {
+            conn.pending = pending[consumed..].to_vec();
+        }
+    }
+    if conn.pending.is_empty() {
+        conn.pending = Vec::new(); // give back the capacity while idle
+    }
+    Ok(Some(jobs))
+}
+
+/// Parses requests from `data` until it runs out or a request ends the connection. Returns the
+/// bytes consumed (heads and discarded content).
+fn parse_all(
+    data: &[u8],
+    conn: &mut Conn,
+    limits: &Limits,
+    max_discard: u64,
+    jobs: &mut Vec<Job>,
+) -> usize {
+    let mut at = 0;
+    loop {
+        if conn.discard > 0 {
+            let skip = usize::try_from(conn.discard).unwrap_or(usize::MAX).min(data.len() - at);
+            at += skip;
+            conn.discard -= skip as u64;
+            if conn.discard > 0 {
+                return at;
+            }
+        }
+        if at == data.len() {
+            return at;
+        }
+        match request::parse(&data[at..], limits) {
+            Ok(Parsed::Complete(req, head_len)) => {
+                at += head_len;
+                let ends = closes_after(&req, max_discard);
+                if let Framing::Length(n) = req.framing {
+                    if n <= max_discard {
+                        conn.discard = n;
+                    }
+                }
+                jobs.push(Job::Request(req));
+                if ends {
+                    // Nothing after this request is read: the connection closes after it.
+                    return data.len();
+                }
+            }
+            Ok(Parsed::Partial) => return at,
+            Err(e) => {
+                jobs.push(Job::Reject(e));
+                return data.len();
+            }
+        }
+    }
+}
+
+/// Whether the connection must close after answering `req`: the client asked for it, or its
+/// content is chunked (not decoded) or larger than we are willing to read and drop — reading
+/// further would mean guessing where the next request starts.
+fn closes_after(req: &Request, max_discard: u64) -> bool {
+    !req.keep_alive
+        || match req.framing {
+            Framing::None => false,
+            Framing::Length(n) => n > max_discard,
+            Framing::Chunked => true,
+        }
+}
+
+/// After an error response: send FIN, then read and drop what the client still sends (for at
+/// most [`LINGER`]) so the close does not reset the connection before the client reads the
+/// response (the problem nginx's `lingering_close` solves).
+async fn linger_close(ctx: &Context, socket: &Socket) {
+    socket.shutdown_write();
+    let until = Instant::now() + LINGER;
+    let mut budget = 256 * 1024usize;
+    while budget > 0 {
+        match monoio::time::timeout_at(until, socket.readable()).await {
+            Ok(Ok(())) => {}
+            _ => return,
+        }
+        let mut buf = ctx.recv_buf.borrow_mut();
+        match socket.try_recv(&mut buf) {
+            Ok(0) => return,
+            Ok(n) => budget = budget.saturating_sub(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}

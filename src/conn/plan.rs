@@ -1,0 +1,248 @@
+//! From a parsed request to a response plan: status, head and body.
+//!
+//! Everything here is decided before a byte is sent: the path is normalised, the file opened
+//! beneath the root, preconditions evaluated (RFC 9110 §13.2.2), then ranges (§14). Outcomes
+//! such as 304, 412 and 416 are values of the planning, not errors.
+
+use std::fs::{File, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::time::SystemTime;
+
+use tracing::{debug, info, warn};
+
+use crate::body::{Body, Segment};
+use crate::conn::Context;
+use crate::fs::path::{self, PathError};
+use crate::fs::Resolved;
+use crate::http::conditional::{self, Outcome, Preconditions, Validators};
+use crate::http::date;
+use crate::http::multipart::{self, Piece};
+use crate::http::range::{self, RangeDecision};
+use crate::http::request::{Method, Request};
+use crate::http::response::{HeadWriter, Status, ALLOW};
+
+/// What to send for one request.
+#[derive(Debug)]
+pub struct Plan {
+    /// The status (for logs and counters).
+    pub status: Status,
+    /// The complete response head.
+    pub head: Vec<u8>,
+    /// The body; not sent when `head_only`.
+    pub body: Body,
+    /// HEAD request or bodiless status: send the head alone.
+    pub head_only: bool,
+    /// Close the connection after this response.
+    pub close: bool,
+}
+
+/// Plans the response to `req`. `close` is whether the connection ends after it.
+pub fn plan(ctx: &Context, req: &Request, close: bool) -> Plan {
+    let keep10 = req.http10_keep_alive() && !close;
+    match req.method {
+        Method::Get | Method::Head => {}
+        Method::Options => {
+            // RFC 9110 §9.3.7: OPTIONS * or a resource: what the server allows.
+            let mut head = HeadWriter::new(Status::NoContent, ctx.date.borrow_mut().now());
+            head.field("Allow", ALLOW);
+            return Plan::new(
+                Status::NoContent,
+                head.finish(close, keep10),
+                Body::empty(),
+                true,
+                close,
+            );
+        }
+        Method::NotAllowed => {
+            return error_with(ctx, Status::MethodNotAllowed, req, close, |h| {
+                h.field("Allow", ALLOW);
+            })
+        }
+        Method::Unknown => return error(ctx, Status::NotImplemented, req, close),
+    }
+    if req.unknown_expectation {
+        // RFC 9110 §10.1.1: an expectation we cannot meet.
+        return error(ctx, Status::ExpectationFailed, req, close);
+    }
+    let normalized = match path::normalize(&req.target) {
+        Ok(n) => n,
+        Err(e) => {
+            if e == PathError::AboveRoot {
+                info!(target = %String::from_utf8_lossy(&req.target), "refused: path climbs above the root");
+            } else {
+                info!(target = %String::from_utf8_lossy(&req.target), error = %e, "refused: bad request target");
+            }
+            return error(ctx, Status::BadRequest, req, close);
+        }
+    };
+    if normalized.hidden && !ctx.config.serve_dotfiles {
+        return error(ctx, Status::NotFound, req, close);
+    }
+    let resolved =
+        ctx.root.resolve(&normalized.relative, normalized.trailing_slash, &ctx.config.index);
+    match resolved {
+        Ok(Resolved::File(file, meta)) => {
+            let shown_path = if normalized.trailing_slash {
+                ctx.config.index.as_str().into()
+            } else {
+                String::from_utf8_lossy(&normalized.relative)
+            };
+            file_response(ctx, req, close, file, &meta, &shown_path)
+        }
+        Ok(Resolved::Directory) => {
+            let location = normalized.directory_location();
+            error_with(ctx, Status::MovedPermanently, req, close, |h| {
+                h.field("Location", &location);
+            })
+        }
+        Err(e) => {
+            let status = e.status();
+            match status {
+                Status::NotFound => debug!(error = %e, "not found"),
+                Status::Forbidden => info!(error = %e, "forbidden"),
+                _ => warn!(error = %e, "open failed"),
+            }
+            error(ctx, status, req, close)
+        }
+    }
+}
+
+/// The strong validator for a file: size and modification time to the nanosecond.
+pub fn etag(meta: &Metadata) -> String {
+    let nanos = meta.mtime().unsigned_abs().saturating_mul(1_000_000_000)
+        + meta.mtime_nsec().unsigned_abs();
+    format!("\"{:x}-{:x}\"", meta.len(), nanos)
+}
+
+fn file_response(
+    ctx: &Context,
+    req: &Request,
+    close: bool,
+    file: File,
+    meta: &Metadata,
+    shown_path: &str,
+) -> Plan {
+    let keep10 = req.http10_keep_alive() && !close;
+    let len = meta.len();
+    let modified = date::truncate_to_second(meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+    let etag = etag(meta);
+    let last_modified = date::format(modified);
+    let content_type = ctx.mime.lookup(shown_path);
+    let validators = Validators { etag: &etag, last_modified: modified };
+    let fields = &req.fields;
+    let pre = Preconditions {
+        if_match: fields.if_match.as_deref(),
+        if_none_match: fields.if_none_match.as_deref(),
+        if_modified_since: fields.if_modified_since.as_deref(),
+        if_unmodified_since: fields.if_unmodified_since.as_deref(),
+        if_range: fields.if_range.as_deref(),
+    };
+    let range_allowed = match conditional::evaluate(&pre, &validators) {
+        Outcome::Proceed { range_allowed } => range_allowed,
+        Outcome::NotModified => {
+            // RFC 9110 §15.4.5: the validators and caching fields a 200 would carry, no content.
+            let mut head = HeadWriter::new(Status::NotModified, ctx.date.borrow_mut().now());
+            head.field("ETag", &etag).field("Last-Modified", &last_modified);
+            return Plan::new(
+                Status::NotModified,
+                head.finish(close, keep10),
+                Body::empty(),
+                true,
+                close,
+            );
+        }
+        Outcome::PreconditionFailed => return error(ctx, Status::PreconditionFailed, req, close),
+    };
+    // RFC 9110 §14.2: Range is defined for GET only; ignored for HEAD.
+    let decision = match &fields.range {
+        Some(value) if req.method == Method::Get && range_allowed => {
+            range::evaluate(value, len, ctx.config.max_ranges)
+        }
+        _ => RangeDecision::Full,
+    };
+    let head_only = req.method == Method::Head;
+    let (status, mut head, body) = match decision {
+        RangeDecision::Full => {
+            let mut head = HeadWriter::new(Status::Ok, ctx.date.borrow_mut().now());
+            head.content_length(len).field("Content-Type", content_type);
+            (Status::Ok, head, file_body(file, vec![Segment::File { offset: 0, len }]))
+        }
+        RangeDecision::Single(r) => {
+            let mut head = HeadWriter::new(Status::PartialContent, ctx.date.borrow_mut().now());
+            head.content_length(r.len)
+                .field("Content-Type", content_type)
+                .field("Content-Range", &r.content_range(len));
+            let body = file_body(file, vec![Segment::File { offset: r.start, len: r.len }]);
+            (Status::PartialContent, head, body)
+        }
+        RangeDecision::Multi(ranges) => {
+            let seq = ctx.boundary_seq.get();
+            ctx.boundary_seq.set(seq.wrapping_add(1));
+            let boundary = multipart::boundary(seq ^ (ctx.worker_id as u64) << 48);
+            let mp = multipart::plan(&ranges, content_type, len, &boundary);
+            let mut head = HeadWriter::new(Status::PartialContent, ctx.date.borrow_mut().now());
+            head.content_length(mp.content_length).field("Content-Type", &mp.content_type);
+            let segments = mp
+                .pieces
+                .into_iter()
+                .map(|p| match p {
+                    Piece::Bytes(b) => Segment::Bytes(b),
+                    Piece::File(r) => Segment::File { offset: r.start, len: r.len },
+                })
+                .collect();
+            (Status::PartialContent, head, file_body(file, segments))
+        }
+        RangeDecision::NotSatisfiable => {
+            // RFC 9110 §15.5.17: Content-Range with the current length.
+            let unsatisfied = range::unsatisfied_content_range(len);
+            return error_with(ctx, Status::RangeNotSatisfiable, req, close, |h| {
+                h.field("Content-Range", &unsatisfied);
+            });
+        }
+    };
+    head.field("Last-Modified", &last_modified)
+        .field("ETag", &etag)
+        .field("Accept-Ranges", "bytes");
+    Plan::new(status, head.finish(close, keep10), body, head_only, close)
+}
+
+fn file_body(file: File, segments: Vec<Segment>) -> Body {
+    Body { file: Some(file), segments }
+}
+
+/// An error response: a short text body naming the status.
+pub fn error(ctx: &Context, status: Status, req: &Request, close: bool) -> Plan {
+    error_with(ctx, status, req, close, |_| {})
+}
+
+fn error_with(
+    ctx: &Context,
+    status: Status,
+    req: &Request,
+    close: bool,
+    extra: impl FnOnce(&mut HeadWriter),
+) -> Plan {
+    let plan = status_response(ctx, status, close, req.http10_keep_alive() && !close, extra);
+    Plan { head_only: req.method == Method::Head || plan.head_only, ..plan }
+}
+
+/// A response with a short text body for `status`, for requests that could not be parsed too.
+pub fn status_response(
+    ctx: &Context,
+    status: Status,
+    close: bool,
+    http10_keep_alive: bool,
+    extra: impl FnOnce(&mut HeadWriter),
+) -> Plan {
+    let text = format!("{} {}\n", status.code(), status.reason());
+    let mut head = HeadWriter::new(status, ctx.date.borrow_mut().now());
+    head.content_length(text.len() as u64).field("Content-Type", "text/plain; charset=utf-8");
+    extra(&mut head);
+    Plan::new(status, head.finish(close, http10_keep_alive), Body::bytes(text), false, close)
+}
+
+impl Plan {
+    fn new(status: Status, head: Vec<u8>, body: Body, head_only: bool, close: bool) -> Self {
+        Self { status, head, body, head_only: head_only || status.is_bodiless(), close }
+    }
+}

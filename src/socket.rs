@@ -1,0 +1,135 @@
+//! A client connection's socket: readiness waits through the runtime, bytes moved by direct
+//! non-blocking syscalls (`sys`).
+//!
+//! Waiting for readability before reading means an idle keep-alive connection owns no buffer;
+//! the bytes land in the worker's shared receive buffer. Every wait for writability is bounded
+//! by the send timeout, measured from the last progress, so a client that stops reading is cut
+//! off and a slow one that keeps reading is not.
+
+use std::future::Future;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use monoio::net::TcpStream;
+
+use crate::sys;
+
+/// Why a response could not be sent in full. Every variant ends the connection.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The client accepted no bytes for the whole send timeout.
+    #[error("send stalled for {0:?}")]
+    Stalled(Duration),
+    /// The file ended before the planned length (truncated while being sent).
+    #[error("file shorter than planned: truncated while being sent")]
+    Truncated,
+    /// The socket or the file failed (a reset or closed client most often).
+    #[error("{op}: {source}")]
+    Io {
+        /// The operation.
+        op: &'static str,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+impl SendError {
+    /// An I/O error from `op`.
+    pub fn io(op: &'static str, source: io::Error) -> Self {
+        SendError::Io { op, source }
+    }
+
+    /// True when the client went away (reset, broken pipe): expected, logged at debug.
+    pub fn is_disconnect(&self) -> bool {
+        matches!(self, SendError::Io { source, .. } if matches!(
+            source.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted
+        ))
+    }
+}
+
+/// One accepted connection.
+#[derive(Debug)]
+pub struct Socket {
+    stream: TcpStream,
+    fd: RawFd,
+    send_timeout: Duration,
+}
+
+impl Socket {
+    /// Wraps an accepted stream: non-blocking (io_uring hands out blocking sockets; a direct
+    /// syscall must never sleep on the worker thread) and `TCP_NODELAY`.
+    pub fn new(stream: TcpStream, send_timeout: Duration) -> io::Result<Self> {
+        let fd = stream.as_raw_fd();
+        sys::set_nonblocking(fd)?;
+        stream.set_nodelay(true)?;
+        Ok(Self { stream, fd, send_timeout })
+    }
+
+    /// The descriptor, for `sendfile` and `shutdown`.
+    pub fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    /// Waits until bytes (or end of stream) can be read.
+    pub async fn readable(&self) -> io::Result<()> {
+        // relaxed=false: on epoll the readiness is re-checked with poll(2), since our reads
+        // bypass monoio and never clear its readiness state.
+        self.stream.readable(false).await
+    }
+
+    /// Reads what is there without waiting; `Ok(0)` is end of stream.
+    pub fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::recv(self.fd, buf)
+    }
+
+    /// Waits until the socket accepts bytes, at most the send timeout.
+    pub async fn writable(&self) -> Result<(), SendError> {
+        match monoio::time::timeout(self.send_timeout, self.stream.writable(false)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(SendError::io("poll", e)),
+            Err(_) => Err(SendError::Stalled(self.send_timeout)),
+        }
+    }
+
+    /// Sends all of `buf`. With `more`, TCP holds a partial segment for the data that follows.
+    pub async fn write_all(&self, mut buf: &[u8], more: bool) -> Result<(), SendError> {
+        while !buf.is_empty() {
+            match sys::send(self.fd, buf, more) {
+                Ok(n) => buf = &buf[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SendError::io("send", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Half-closes our side (FIN) so a final response is delivered before the close.
+    pub fn shutdown_write(&self) {
+        let _ = sys::shutdown_write(self.fd);
+    }
+}
+
+/// Yields once to the runtime so other connections on this worker run (fairness between one
+/// fast bulk transfer and everyone else).
+pub fn yield_now() -> impl Future<Output = ()> {
+    YieldNow(false)
+}
+
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,17 @@
+//! Every `unsafe` call and raw syscall ringcast makes, each behind a safe function with its
+//! `// SAFETY:` contract.
+//!
+//! monoio 0.2.4 offers no sendfile, no `openat2` and no way to do socket I/O outside its own
+//! operations; those live here as direct syscalls on descriptors that the caller keeps alive.
+//! Functions return `io::Result` and never retry on `EAGAIN`: waiting for readiness is the
+//! caller's business (it knows which runtime it runs on).
+
+mod cpu;
+mod open;
+mod signal;
+mod socket;
+
+pub use cpu::{allowed_cpus, pin_current_thread};
+pub use open::open_beneath;
+pub use signal::{block_shutdown_signals, wait_shutdown_signal};
+pub use socket::{recv, send, sendfile, set_nonblocking, shutdown_read, shutdown_write};

@@ -1,0 +1,43 @@
+//! Shutdown signals: blocked in every thread and taken synchronously by the main thread.
+//!
+//! Blocking SIGINT and SIGTERM before the workers are spawned means the workers inherit the
+//! mask, so the signal is never delivered to a worker mid-syscall; the main thread collects it
+//! with `sigwait(3)` and tells the workers through an atomic flag.
+
+use std::io;
+use std::mem;
+
+fn shutdown_set() -> libc::sigset_t {
+    // SAFETY: sigset_t is plain data; sigemptyset initialises it before use.
+    let mut set: libc::sigset_t = unsafe { mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t; SIGINT and SIGTERM are valid signals.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+    }
+    set
+}
+
+/// Blocks SIGINT and SIGTERM in the calling thread (and in threads it spawns afterwards).
+pub fn block_shutdown_signals() -> io::Result<()> {
+    let set = shutdown_set();
+    // SAFETY: pthread_sigmask reads a valid set; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Waits until SIGINT or SIGTERM arrives and returns its number.
+pub fn wait_shutdown_signal() -> io::Result<i32> {
+    let set = shutdown_set();
+    let mut sig: libc::c_int = 0;
+    // SAFETY: sigwait reads a valid set and writes one int into `sig`.
+    let rc = unsafe { libc::sigwait(&set, &mut sig) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(sig)
+}

@@ -1,0 +1,73 @@
+//! Building a worker's monoio runtime on the chosen driver.
+//!
+//! io_uring needs Linux 5.6+ for the operations monoio uses (5.19+ recommended); it may also be
+//! disabled by `kernel.io_uring_disabled` or a seccomp policy (containers). `auto` probes by
+//! creating a small ring once at start-up and falls back to epoll with one log line naming the
+//! reason.
+
+use std::future::Future;
+use std::io;
+
+use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
+use tracing::warn;
+
+use crate::config::Driver;
+
+/// Submission-queue entries per worker ring.
+const RING_ENTRIES: u32 = 4096;
+
+/// The driver actually used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Selected {
+    /// io_uring.
+    Uring,
+    /// epoll (monoio's legacy driver).
+    Epoll,
+}
+
+/// Resolves `auto` by probing io_uring.
+pub fn choose(driver: Driver) -> anyhow::Result<Selected> {
+    match driver {
+        Driver::Epoll => Ok(Selected::Epoll),
+        Driver::Uring => {
+            probe().map_err(|e| anyhow::anyhow!("--driver uring: io_uring unavailable: {e}"))?;
+            Ok(Selected::Uring)
+        }
+        Driver::Auto => match probe() {
+            Ok(()) => Ok(Selected::Uring),
+            Err(e) => {
+                warn!(error = %e, "io_uring unavailable; falling back to epoll");
+                Ok(Selected::Epoll)
+            }
+        },
+    }
+}
+
+fn probe() -> io::Result<()> {
+    io_uring::IoUring::new(8).map(drop)
+}
+
+/// Builds a runtime on `driver` in the calling thread and runs the future `make()` returns.
+pub fn block_on<F, Fut>(driver: Selected, make: F) -> io::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    match driver {
+        Selected::Uring => {
+            let mut rt = RuntimeBuilder::<IoUringDriver>::new()
+                .with_entries(RING_ENTRIES)
+                .enable_timer()
+                .build()?;
+            rt.block_on(make());
+        }
+        Selected::Epoll => {
+            let mut rt = RuntimeBuilder::<LegacyDriver>::new()
+                .with_entries(RING_ENTRIES)
+                .enable_timer()
+                .build()?;
+            rt.block_on(make());
+        }
+    }
+    Ok(())
+}
