@@ -30,7 +30,7 @@ x264=(-c:v libx264 -preset medium -profile:v main -pix_fmt yuv420p
       -g "$gop" -keyint_min "$gop" -sc_threshold 0 -x264-params "threads=1:lookahead-threads=1")
 aac=(-c:a aac -ac 2 -ar 48000)
 
-rm -rf "$demo/media" "$demo/hls"
+rm -rf "${demo:?}/media" "${demo:?}/hls"
 mkdir -p "$demo/media" "$demo/hls"
 
 # MP4 (progressive download; the player seeks with byte ranges).

@@ -9,10 +9,13 @@
 # then stops the server with SIGTERM and expects a clean exit 0.
 #
 # Usage: scripts/real-clients.sh [BIN]
-#   BIN defaults to target/release/ringcast, else target/debug/ringcast.
+#   BIN defaults to the newer of target/release/ringcast and target/debug/ringcast.
 #   RINGCAST_ARGS  extra server options (word-split), e.g. "--driver epoll"
 #   RINGCAST_URL   check an already running server that serves demo/ at this URL instead
 #                  (for comparing with nginx; BIN is not started)
+#   RINGCAST_CROSS_URL  with RINGCAST_URL: the same server under another origin, for the CORS
+#                  checks (ringcast itself is started with --cors '*' and checked from
+#                  http://localhost:PORT)
 # Needs what scripts/install-test-deps.sh installs. Every step is bounded by a timeout.
 # Prints one line per check and ends with "N passed, N failed"; exits non-zero on any failure.
 set -uo pipefail
@@ -21,6 +24,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 demo=$root/demo
 work=$(mktemp -d "${TMPDIR:-/tmp}/ringcast-clients.XXXXXX")
 server_pid=
+cross=
 
 die() { echo "real-clients: $*" >&2; exit 1; }
 
@@ -41,18 +45,28 @@ done
 
 if [ -n "${RINGCAST_URL:-}" ]; then
   base=${RINGCAST_URL%/}
+  cross=${RINGCAST_CROSS_URL:-}
   echo "real-clients: checking $base"
 else
   bin=${1:-}
   if [ -z "$bin" ]; then
+    # The newer of the release and debug builds, so a stale build is not checked by mistake.
     for b in "$root/target/release/ringcast" "$root/target/debug/ringcast"; do
-      [ -x "$b" ] && { bin=$b; break; }
+      if [ -x "$b" ] && { [ -z "$bin" ] || [ "$b" -nt "$bin" ]; }; then bin=$b; fi
     done
   fi
-  [ -n "$bin" ] && [ -x "$bin" ] || die "no ringcast binary (build it with: cargo build --release)"
+  if [ -z "$bin" ] || [ ! -x "$bin" ]; then
+    die "no ringcast binary${bin:+ at $bin} (build it with: cargo build --release)"
+  fi
 
+  # With --cors '*' the browser check also plays the video from another origin.
+  cors=()
+  if "$bin" --help 2>/dev/null | grep -q -- '--cors'; then
+    cors=(--cors '*')
+  fi
   # shellcheck disable=SC2086 # RINGCAST_ARGS is a list of options
-  "$bin" --listen 127.0.0.1:0 ${RINGCAST_ARGS:-} "$demo" >"$work/server.out" 2>"$work/server.err" &
+  "$bin" --listen 127.0.0.1:0 "${cors[@]}" ${RINGCAST_ARGS:-} "$demo" \
+    >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   base=
   for _ in $(seq 100); do
@@ -68,7 +82,13 @@ else
     echo "--- server stderr ---" >&2; tail -n 20 "$work/server.err" >&2
     die "$bin did not print 'listening on http://IP:PORT' within 10 s"
   fi
-  echo "real-clients: $bin serving $demo at $base (pid $server_pid)"
+  echo "real-clients: $bin${cors:+ --cors '*'} serving $demo at $base (pid $server_pid)"
+  # The same server under another origin: Chromium resolves localhost to loopback itself.
+  if [ "${#cors[@]}" -gt 0 ]; then
+    cross=${base/\/\/127.0.0.1:/\/\/localhost:}
+  else
+    echo "real-clients: $bin has no --cors option; skipping the cross-origin browser checks"
+  fi
 fi
 
 passed=0
@@ -110,8 +130,10 @@ ffprobe_mp4() {
     cat "$work/ffprobe.err"; return 1; }
   echo "$out"
   [ ! -s "$work/ffprobe.err" ] || { cat "$work/ffprobe.err"; return 1; }
-  grep -qx 'codec_name=h264' <<<"$out" && grep -qx 'codec_name=aac' <<<"$out" ||
-    { echo "expected h264 and aac streams"; return 1; }
+  if ! grep -qx 'codec_name=h264' <<<"$out" || ! grep -qx 'codec_name=aac' <<<"$out"; then
+    echo "expected h264 and aac streams"
+    return 1
+  fi
   awk -F= '/^duration=/ { exit !($2 > 9.5 && $2 < 10.5) }' <<<"$out" ||
     { echo "expected a duration of about 10 s"; return 1; }
 }
@@ -162,7 +184,8 @@ check "ffmpeg seek into media/demo.mp4 (ranges)" ffmpeg_mp4_seek
 check "ffmpeg hls/master.m3u8, every variant" ffmpeg_hls
 check "curl -C - resumes an interrupted download" curl_resume
 check "REDbot: no BAD finding" "$root/scripts/redbot-check.sh" "$base"
-check "headless Chromium plays the demo video" "$root/scripts/browser-check.sh" "$base"
+check "headless Chromium plays the demo video${cross:+ (and cross-origin)}" \
+  "$root/scripts/browser-check.sh" "$base" ${cross:+"$cross"}
 
 if [ -n "$server_pid" ]; then
   # SIGTERM: stop accepting, drain, exit 0.

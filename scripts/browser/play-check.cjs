@@ -3,8 +3,14 @@
 // browser plays it natively) is also played on its own, so a broken fallback is caught even when
 // the first source works.
 //
-// Usage: node play-check.cjs BASE_URL   (PLAYWRIGHT_CORE, CHROMIUM and USER_DATA_DIR from the
-// environment; scripts/browser-check.sh sets them). Exit 0 when every required check passes.
+// With CROSS_ORIGIN_URL (the same server under another origin, e.g. http://localhost:PORT when
+// the page is on http://127.0.0.1:PORT) it also checks CORS as a player on another origin sees
+// it: a `crossorigin` video plays, a Range fetch gets 206 with a readable Content-Range, and a
+// fetch with If-None-Match (which needs a preflight) gets 304.
+//
+// Usage: node play-check.cjs BASE_URL   (PLAYWRIGHT_CORE, CHROMIUM, USER_DATA_DIR and
+// CROSS_ORIGIN_URL from the environment; scripts/browser-check.sh sets them).
+// Exit 0 when every required check passes.
 'use strict';
 
 const { chromium } = require(process.env.PLAYWRIGHT_CORE || 'playwright-core');
@@ -16,6 +22,7 @@ if (!base) {
 }
 const executablePath = process.env.CHROMIUM || '/usr/bin/chromium';
 const userDataDir = process.env.USER_DATA_DIR;
+const crossBase = (process.env.CROSS_ORIGIN_URL || '').replace(/\/+$/, '');
 // How far playback must get, and how long it may take to get there.
 const ADVANCE_SECONDS = 1.5;
 const PLAY_TIMEOUT_MS = 20000;
@@ -33,10 +40,11 @@ const args = [
 ];
 
 // Runs in the page: plays `video` muted and resolves with what happened.
-async function playInPage({ selector, src, advance, timeoutMs }) {
+async function playInPage({ selector, src, crossOrigin, advance, timeoutMs }) {
   let video = document.querySelector(selector);
   if (src) {
     video = document.createElement('video');
+    if (crossOrigin) video.crossOrigin = 'anonymous';
     video.preload = 'auto';
     video.src = src;
     document.body.appendChild(video);
@@ -69,6 +77,38 @@ async function playInPage({ selector, src, advance, timeoutMs }) {
   video.pause();
   if (src) video.remove();
   return result;
+}
+
+// Runs in the page: cross-origin fetches that a CORS-aware player makes.
+async function corsInPage({ url }) {
+  const out = [];
+  let r1;
+  try {
+    r1 = await fetch(url, { headers: { Range: 'bytes=0-99' }, cache: 'no-store' });
+  } catch (e) {
+    return [{ name: 'Range fetch', ok: false, detail: `blocked: ${e}` }];
+  }
+  const body = await r1.arrayBuffer();
+  const etag = r1.headers.get('ETag');
+  out.push({
+    name: 'Range fetch',
+    ok: r1.status === 206 && /^bytes 0-99\/\d+$/.test(r1.headers.get('Content-Range') || '') &&
+      body.byteLength === 100 && !!etag,
+    detail: `${r1.status}, Content-Range ${r1.headers.get('Content-Range')}, ETag ${etag}, ` +
+      `${body.byteLength} bytes`,
+  });
+  // If-None-Match is not a CORS-safelisted header, so this one goes through a preflight.
+  let detail;
+  let ok = false;
+  try {
+    const r2 = await fetch(url, { headers: { 'If-None-Match': etag || '"none"' }, cache: 'no-store' });
+    ok = r2.status === 304;
+    detail = `${r2.status}`;
+  } catch (e) {
+    detail = `blocked: ${e}`;
+  }
+  out.push({ name: 'If-None-Match fetch (preflighted)', ok, detail });
+  return out;
 }
 
 async function main() {
@@ -134,6 +174,14 @@ async function main() {
       arg: { src: `${base}/hls/master.m3u8`, ...opts },
     });
 
+    if (crossBase) {
+      checks.push({
+        name: `cross-origin <video crossorigin> ${crossBase}/media/demo.webm`,
+        required: true,
+        arg: { src: `${crossBase}/media/demo.webm`, crossOrigin: true, ...opts },
+      });
+    }
+
     for (const c of checks) {
       if (c.skip) {
         console.log(`  skip ${c.name}: ${c.skip}`);
@@ -152,6 +200,14 @@ async function main() {
         failures.push(c.name);
       } else {
         console.log(`  warn ${c.name}: did not play (${detail})`);
+      }
+    }
+
+    if (crossBase) {
+      const results = await page.evaluate(corsInPage, { url: `${crossBase}/media/demo.mp4` });
+      for (const r of results) {
+        console.log(`  ${r.ok ? 'ok  ' : 'FAIL'} CORS ${r.name}: ${r.detail}`);
+        if (!r.ok) failures.push(`CORS ${r.name}`);
       }
     }
   } finally {
