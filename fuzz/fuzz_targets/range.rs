@@ -1,0 +1,35 @@
+//! Fuzz target: `http::range::evaluate` on arbitrary field values and lengths.
+//!
+//! Input layout: 8 bytes of representation length (little-endian), 1 byte of range cap, then
+//! the raw `Range` field value. Checks the invariants the sender relies on: every range is
+//! non-empty and inside the file, multi-range answers are sorted, disjoint and non-adjacent.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use ringcast::http::range::{evaluate, ByteRange, RangeDecision};
+
+fuzz_target!(|data: &[u8]| {
+    let Some((len_bytes, rest)) = data.split_first_chunk::<8>() else {
+        return;
+    };
+    let Some((&cap, header)) = rest.split_first() else {
+        return;
+    };
+    let len = u64::from_le_bytes(*len_bytes);
+    let inside = |r: &ByteRange| r.len > 0 && r.start < len && r.len <= len - r.start;
+    match evaluate(header, len, usize::from(cap)) {
+        RangeDecision::Single(r) => {
+            assert!(inside(&r));
+            let _ = r.content_range(len);
+        }
+        RangeDecision::Multi(v) => {
+            assert!(v.len() >= 2 && v.len() <= usize::from(cap));
+            assert!(v.iter().all(inside));
+            assert!(v.windows(2).all(|w| w[0].end_exclusive() < w[1].start));
+            let plan = ringcast::http::multipart::plan(&v, "video/mp4", len, "b");
+            let sum: u64 = plan.pieces.iter().map(|p| p.len()).sum();
+            assert_eq!(plan.content_length, sum);
+        }
+        RangeDecision::Full | RangeDecision::NotSatisfiable => {}
+    }
+});
