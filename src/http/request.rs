@@ -474,7 +474,7 @@ mod tests {
                 ParseError::UnsupportedTransferCoding,
             ),
             ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", ParseError::UnsupportedVersion),
-            ("GET / HTTP/1.1 \r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed HTTP version")),
+            ("GET / HTTP/1.1 \r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed request head")),
             ("GET / FTP/1.1\r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed HTTP version")),
             ("GET  / HTTP/1.1\r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed request head")),
             ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", ParseError::BadRequest("malformed request head")),

@@ -1,0 +1,310 @@
+//! Core behaviour over real sockets against the real binary, on both drivers: static files,
+//! directories, paths, keep-alive and pipelining, bad input.
+
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::os::unix::fs::symlink;
+
+use common::{
+    closed_by_server, pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS,
+};
+
+fn fixture() -> Fixture {
+    let fx = Fixture::new("server");
+    fx.file("hello.txt", b"hello, ringcast\n");
+    fx.file("empty.bin", b"");
+    fx.file("data.bin", &pseudo_random(300_000, 7));
+    fx.file("dir/index.html", b"<!doctype html><title>dir</title>\n");
+    fx.file("noindex/file.txt", b"x");
+    fx.file("caf\u{e9} \u{1f3ac}.txt", b"utf-8 name\n");
+    fx.file(".secret", b"hidden");
+    fx.file(".git/config", b"hidden");
+    fx.file("a\\b.txt", b"backslash name");
+    symlink("hello.txt", fx.dir.join("inside-link.txt")).unwrap();
+    symlink("/etc/passwd", fx.dir.join("outside-abs")).unwrap();
+    symlink("../../../../../../etc/passwd", fx.dir.join("outside-rel")).unwrap();
+    fx
+}
+
+#[test]
+fn get_and_head_of_files() {
+    let fx = fixture();
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        let r = srv.get("/hello.txt", &[]);
+        assert_eq!(r.status_line, "HTTP/1.1 200 OK", "{driver}");
+        assert_eq!(r.body, b"hello, ringcast\n");
+        assert_eq!(r.header("content-length"), Some("16"));
+        assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
+        assert_eq!(r.header("accept-ranges"), Some("bytes"));
+        assert!(r.header("server").unwrap().starts_with("ringcast/"));
+        assert!(httpdate::parse_http_date(r.header("date").unwrap()).is_ok());
+        assert!(httpdate::parse_http_date(r.header("last-modified").unwrap()).is_ok());
+        let etag = r.header("etag").unwrap();
+        assert!(etag.starts_with('"') && etag.ends_with('"') && !etag.starts_with("W/"), "{etag}");
+
+        // HEAD: the same head, no body (RFC 9110 §9.3.2).
+        let h = srv.exchange(request("HEAD", "/hello.txt", &[]).as_bytes());
+        assert_eq!(h.status, 200);
+        assert_eq!(h.header("content-length"), Some("16"));
+        assert_eq!(h.header("etag"), Some(etag));
+        assert!(h.body.is_empty());
+
+        let big = srv.get("/data.bin", &[]);
+        assert_eq!(sha256(&big.body), sha256(&fx.read("data.bin")));
+        assert_eq!(big.header("content-type"), Some("application/octet-stream"));
+
+        let empty = srv.get("/empty.bin", &[]);
+        assert_eq!((empty.status, empty.header("content-length")), (200, Some("0")));
+
+        // A query string does not change which file is served.
+        let q = srv.get("/hello.txt?v=2&x=/../../etc/passwd", &[]);
+        assert_eq!((q.status, q.body.as_slice()), (200, &b"hello, ringcast\n"[..]));
+
+        let missing = srv.get("/nope.txt", &[]);
+        assert_eq!(missing.status, 404);
+        assert_eq!(missing.content_length(), Some(missing.body.len() as u64));
+    }
+}
+
+#[test]
+fn directories() {
+    let fx = fixture();
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        let r = srv.get("/dir?x=1", &[]);
+        assert_eq!(r.status, 301, "{driver}");
+        assert_eq!(r.header("location"), Some("/dir/?x=1"));
+        assert_eq!(r.content_length(), Some(r.body.len() as u64));
+        let r = srv.get("/dir/", &[]);
+        assert_eq!((r.status, r.body_text().contains("<title>dir</title>")), (200, true));
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        assert_eq!(srv.get("/noindex/", &[]).status, 404);
+        assert_eq!(srv.get("/hello.txt/", &[]).status, 404);
+        // The root without an index.html.
+        assert_eq!(srv.get("/", &[]).status, 404);
+    }
+}
+
+#[test]
+fn paths_stay_inside_the_root() {
+    let fx = fixture();
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        let cases: &[(&str, u16)] = &[
+            ("/caf%C3%A9%20%F0%9F%8E%AC.txt", 200),
+            ("//hello.txt", 200),
+            ("/dir/../hello.txt", 200),
+            ("/./hello.txt", 200),
+            ("/dir%2F..%2Fhello.txt", 200),
+            ("/inside-link.txt", 200),
+            ("/a%5Cb.txt", 200),
+            ("/../etc/passwd", 400),
+            ("/%2e%2e/%2e%2e/etc/passwd", 400),
+            ("/dir/../../etc/passwd", 400),
+            ("/..%2f..%2fetc%2fpasswd", 400),
+            ("/hello.txt%00.png", 400),
+            ("/bad%zzescape", 400),
+            ("/%c0%ae%c0%ae/%c0%ae%c0%ae/etc/passwd", 404),
+            ("/..\\..\\etc\\passwd", 404),
+            ("/outside-abs", 404),
+            ("/outside-rel", 404),
+            ("/.secret", 404),
+            ("/.git/config", 404),
+            ("/dir/%2e%2e/.secret", 404),
+        ];
+        for &(path, want) in cases {
+            let r = srv.get(path, &[]);
+            assert_eq!(r.status, want, "{driver} {path}");
+            assert!(!r.body_text().contains("root:"), "{driver} {path} leaked /etc/passwd");
+        }
+        // Absolute-form target (RFC 9112 §3.2.2).
+        let r = srv.exchange(b"GET http://test/hello.txt HTTP/1.1\r\nHost: test\r\n\r\n");
+        assert_eq!(r.status, 200);
+    }
+    let srv = Server::start(&fx.dir, "uring", &["--serve-dotfiles"]);
+    assert_eq!(srv.get("/.secret", &[]).status, 200);
+}
+
+#[test]
+fn methods_and_bad_input() {
+    let fx = fixture();
+    let long_target = format!("/{}", "a".repeat(9000));
+    let big_field = "b".repeat(17_000);
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        let cases: Vec<(Vec<u8>, u16, bool)> = vec![
+            // (request, status, connection closes)
+            (b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".to_vec(), 405, false),
+            (b"DELETE /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 405, false),
+            (b"BREW /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 501, false),
+            (b"GET /hello.txt HTTP/1.1\r\n\r\n".to_vec(), 400, true),
+            (b"GET /hello.txt HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n".to_vec(), 400, true),
+            (b"GARBAGE\r\n\r\n".to_vec(), 400, true),
+            (b"GET /hello.txt HTTP/1.1\r\nHost x\r\n\r\n".to_vec(), 400, true),
+            (b"GET /hello.txt HTTP/3.0\r\nHost: x\r\n\r\n".to_vec(), 505, true),
+            (
+                b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello"
+                    .to_vec(),
+                400,
+                true,
+            ),
+            (
+                b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                    .to_vec(),
+                400,
+                true,
+            ),
+            (
+                b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\n\r\n".to_vec(),
+                417,
+                false,
+            ),
+            (request("GET", &long_target, &[]).into_bytes(), 414, true),
+            (request("GET", "/hello.txt", &[("X-Big", &big_field)]).into_bytes(), 431, true),
+        ];
+        for (raw, want, closes) in cases {
+            let mut s = srv.connect();
+            s.write_all(&raw).unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let r = read_response(&mut reader, false);
+            let shown = String::from_utf8_lossy(&raw[..raw.len().min(60)]).into_owned();
+            assert_eq!(r.status, want, "{driver} {shown:?}");
+            assert_eq!(r.content_length(), Some(r.body.len() as u64), "{shown:?}");
+            assert!(!r.body.is_empty(), "error responses carry a short body");
+            if want == 405 {
+                assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"));
+            }
+            if closes {
+                assert_eq!(r.header("connection"), Some("close"), "{shown:?}");
+                assert!(closed_by_server(reader.get_mut()), "{driver} {shown:?} not closed");
+            } else {
+                // The connection stays usable.
+                s.write_all(request("GET", "/hello.txt", &[]).as_bytes()).unwrap();
+                assert_eq!(read_response(&mut reader, false).status, 200, "{shown:?}");
+            }
+        }
+        let r = srv.exchange(b"OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!((r.status, r.header("allow")), (204, Some("GET, HEAD, OPTIONS")));
+        let r = srv.exchange(request("OPTIONS", "/hello.txt", &[]).as_bytes());
+        assert_eq!(r.status, 204);
+    }
+}
+
+#[test]
+fn keep_alive_pipelining_and_bodies() {
+    let fx = fixture();
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        // Three pipelined requests in one write, one of them a GET with a body to skip.
+        let mut s = srv.connect();
+        let mut raw = request("GET", "/hello.txt", &[]);
+        raw.push_str("GET /dir/ HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\nGET /nope x");
+        raw.push_str(&request("HEAD", "/data.bin", &[]));
+        raw.push_str(&request("GET", "/empty.bin", &[]));
+        s.write_all(raw.as_bytes()).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let statuses: Vec<(u16, usize)> = [false, false, true, false]
+            .iter()
+            .map(|&head| {
+                let r = read_response(&mut reader, head);
+                (r.status, r.body.len())
+            })
+            .collect();
+        assert_eq!(statuses, vec![(200, 16), (200, 34), (200, 0), (200, 0)], "{driver}");
+
+        // A request split across many writes.
+        for chunk in request("GET", "/hello.txt", &[]).as_bytes().chunks(3) {
+            s.write_all(chunk).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+        assert_eq!(read_response(&mut reader, false).body, b"hello, ringcast\n");
+
+        // Expect: 100-continue on a request with content: 100 first, then the answer.
+        s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")
+            .unwrap();
+        let interim = read_response(&mut reader, true);
+        assert_eq!(interim.status, 100);
+        s.write_all(b"abcd").unwrap();
+        assert_eq!(read_response(&mut reader, false).status, 200);
+        s.write_all(request("GET", "/hello.txt", &[]).as_bytes()).unwrap();
+        assert_eq!(read_response(&mut reader, false).status, 200, "stream in sync after the body");
+
+        // HTTP/1.0: closes by default, keeps the connection when asked.
+        let mut s10 = srv.connect();
+        s10.write_all(b"GET /hello.txt HTTP/1.0\r\n\r\n").unwrap();
+        let mut r10 = BufReader::new(s10.try_clone().unwrap());
+        assert_eq!(read_response(&mut r10, false).status, 200);
+        assert!(closed_by_server(&mut s10));
+        let mut s10 = srv.connect();
+        s10.write_all(b"GET /hello.txt HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap();
+        let mut r10 = BufReader::new(s10.try_clone().unwrap());
+        let r = read_response(&mut r10, false);
+        assert_eq!(r.header("connection"), Some("keep-alive"));
+        s10.write_all(b"GET /hello.txt HTTP/1.0\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut r10, false).status, 200);
+
+        // Connection: close is honoured.
+        let mut s = srv.connect();
+        s.write_all(request("GET", "/hello.txt", &[("Connection", "close")]).as_bytes()).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        assert_eq!(read_response(&mut reader, false).header("connection"), Some("close"));
+        assert!(closed_by_server(&mut s));
+
+        // A large request body is not read: answered, then closed.
+        let mut s = srv.connect();
+        s.write_all(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000\r\n\r\n")
+            .unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let r = read_response(&mut reader, false);
+        assert_eq!((r.status, r.header("connection")), (200, Some("close")));
+    }
+}
+
+#[test]
+fn slow_clients_are_cut_off() {
+    let fx = fixture();
+    fx.file("large.bin", &pseudo_random(32 << 20, 3));
+    for driver in DRIVERS {
+        let srv =
+            Server::start(&fx.dir, driver, &["--header-timeout", "1s", "--send-timeout", "1s"]);
+        // A head trickled one byte at a time is cut off by the head timer: data does not
+        // reset it.
+        let mut s = srv.connect();
+        let raw = request("GET", "/hello.txt", &[("X-Pad", &"p".repeat(200))]);
+        let mut cut = false;
+        for b in raw.as_bytes() {
+            if s.write_all(&[*b]).is_err() {
+                cut = true;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            let mut probe = [0u8; 1];
+            s.set_nonblocking(true).unwrap();
+            let got = s.read(&mut probe);
+            s.set_nonblocking(false).unwrap();
+            if matches!(got, Ok(_)) {
+                cut = true;
+                break;
+            }
+        }
+        assert!(cut, "{driver}: a byte-a-time head was never cut off");
+
+        // A client that stops reading is cut off after the send timeout.
+        let mut s = srv.connect();
+        s.write_all(request("GET", "/large.bin", &[]).as_bytes()).unwrap();
+        std::thread::sleep(std::time::Duration::from_secs(3));
+        let mut total = 0usize;
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+        assert!(total < 32 << 20, "{driver}: a stalled reader still got the whole file");
+        // The server is still healthy.
+        assert_eq!(srv.get("/hello.txt", &[]).status, 200);
+    }
+}
