@@ -80,7 +80,13 @@ else
   if [ -z "$base" ]; then
     echo "--- server stdout ---" >&2; cat "$work/server.out" >&2
     echo "--- server stderr ---" >&2; tail -n 20 "$work/server.err" >&2
-    die "$bin did not print 'listening on http://IP:PORT' within 10 s"
+    if kill -0 "$server_pid" 2>/dev/null; then
+      die "$bin did not print 'listening on http://IP:PORT' within 10 s"
+    fi
+    wait "$server_pid"
+    rc=$?
+    server_pid=
+    die "$bin exited with code $rc before printing 'listening on http://IP:PORT'"
   fi
   echo "real-clients: $bin${cors:+ --cors '*'} serving $demo at $base (pid $server_pid)"
   # The same server under another origin: Chromium resolves localhost to loopback itself.
