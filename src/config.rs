@@ -94,6 +94,19 @@ pub struct Args {
     /// Add or override a media type: `--mime EXT=TYPE` (repeatable).
     #[arg(long = "mime", value_name = "EXT=TYPE", value_parser = crate::http::mime::parse_override)]
     pub mime_overrides: Vec<(String, String)>,
+
+    /// Set `Cache-Control` for an extension: `--cache-control EXT=VALUE` (repeatable; an empty
+    /// VALUE removes the rule, `*` as EXT applies to every extension without a rule).
+    #[arg(long = "cache-control", value_name = "EXT=VALUE", value_parser = crate::http::cache::parse_override)]
+    pub cache_overrides: Vec<(String, String)>,
+
+    /// Allow cross-origin requests from ORIGIN (`https://player.example`) or any origin (`*`).
+    #[arg(long, value_name = "ORIGIN|*", value_parser = crate::http::cors::Cors::parse)]
+    pub cors: Option<crate::http::cors::Cors>,
+
+    /// Do not look for precompressed `FILE.br` / `FILE.gz` variants of text files.
+    #[arg(long)]
+    pub no_precompressed: bool,
 }
 
 /// Errors found while validating the command line.
@@ -152,6 +165,12 @@ pub struct Config {
     pub max_ranges: usize,
     /// See [`Args::mime_overrides`].
     pub mime_overrides: Vec<(String, String)>,
+    /// See [`Args::cache_overrides`].
+    pub cache_overrides: Vec<(String, String)>,
+    /// See [`Args::cors`].
+    pub cors: Option<crate::http::cors::Cors>,
+    /// Serve precompressed variants (the inverse of [`Args::no_precompressed`]).
+    pub precompressed: bool,
 }
 
 impl Config {
@@ -197,6 +216,9 @@ impl Config {
             serve_dotfiles: args.serve_dotfiles,
             max_ranges: args.max_ranges,
             mime_overrides: args.mime_overrides,
+            cache_overrides: args.cache_overrides,
+            cors: args.cors,
+            precompressed: !args.no_precompressed,
         })
     }
 }

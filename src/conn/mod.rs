@@ -31,6 +31,7 @@ use tracing::{debug, info};
 use crate::body;
 use crate::config::Config;
 use crate::fs::Root;
+use crate::http::cache::CacheRules;
 use crate::http::date::DateCache;
 use crate::http::mime::MimeTable;
 use crate::http::request::{self, Framing, Limits, ParseError, Parsed, Request};
@@ -55,6 +56,8 @@ pub struct Context {
     pub root: Root,
     /// Media types.
     pub mime: MimeTable,
+    /// `Cache-Control` rules.
+    pub cache: CacheRules,
     /// The cached `Date` value.
     pub date: RefCell<DateCache>,
     /// The receive buffer every connection of this worker reads into.
@@ -73,11 +76,13 @@ impl Context {
     /// A worker's context.
     pub fn new(config: Arc<Config>, worker_id: usize, root: Root) -> Self {
         let mime = MimeTable::new(&config.mime_overrides);
+        let cache = CacheRules::new(&config.cache_overrides);
         Self {
             config,
             worker_id,
             root,
             mime,
+            cache,
             date: RefCell::new(DateCache::new()),
             recv_buf: RefCell::new(vec![0; RECV_BUFFER_BYTES].into_boxed_slice()),
             idle: RefCell::new(HashSet::new()),

@@ -15,7 +15,9 @@ use crate::conn::Context;
 use crate::fs::path::{self, PathError};
 use crate::fs::Resolved;
 use crate::http::conditional::{self, Outcome, Preconditions, Validators};
+use crate::http::cors::Cors;
 use crate::http::date;
+use crate::http::encoding::{self, Coding};
 use crate::http::multipart::{self, Piece};
 use crate::http::range::{self, RangeDecision};
 use crate::http::request::{Method, Request};
@@ -42,9 +44,20 @@ pub fn plan(ctx: &Context, req: &Request, close: bool) -> Plan {
     match req.method {
         Method::Get | Method::Head => {}
         Method::Options => {
-            // RFC 9110 §9.3.7: OPTIONS * or a resource: what the server allows.
+            // RFC 9110 §9.3.7: OPTIONS * or a resource: what the server allows. With CORS on, a
+            // preflight (Fetch §3.2.2) also gets the Access-Control-Allow-* answer.
             let mut head = HeadWriter::new(Status::NoContent, ctx.date.borrow_mut().now());
             head.field("Allow", ALLOW);
+            if let Some(cors) = &ctx.config.cors {
+                let origin = req.fields.origin.as_deref();
+                let mut lines = Vec::new();
+                if Cors::is_preflight(origin, req.fields.access_control_request_method.as_deref()) {
+                    cors.write_preflight_headers(origin, &mut lines);
+                } else {
+                    cors.write_headers(origin, &mut lines);
+                }
+                head.raw(&lines);
+            }
             return Plan::new(
                 Status::NoContent,
                 head.finish(close, keep10),
@@ -81,13 +94,9 @@ pub fn plan(ctx: &Context, req: &Request, close: bool) -> Plan {
     let resolved =
         ctx.root.resolve(&normalized.relative, normalized.trailing_slash, &ctx.config.index);
     match resolved {
-        Ok(Resolved::File(file, meta)) => {
-            let shown_path = if normalized.trailing_slash {
-                ctx.config.index.as_str().into()
-            } else {
-                String::from_utf8_lossy(&normalized.relative)
-            };
-            file_response(ctx, req, close, file, &meta, &shown_path)
+        Ok(Resolved::File(file, meta, relative)) => {
+            let representation = select_representation(ctx, req, file, meta, &relative);
+            file_response(ctx, req, close, representation)
         }
         Ok(Resolved::Directory) => {
             let location = normalized.directory_location();
@@ -114,20 +123,64 @@ pub fn etag(meta: &Metadata) -> String {
     format!("\"{:x}-{:x}\"", meta.len(), nanos)
 }
 
-fn file_response(
+/// The representation chosen for a request: the file itself or a precompressed variant.
+struct Representation {
+    file: File,
+    meta: Metadata,
+    /// The path the media type and caching rules are looked up by (the original name).
+    path: String,
+    /// The content coding of a precompressed variant.
+    coding: Option<Coding>,
+    /// The response varies with `Accept-Encoding` (a precompressible type).
+    vary_encoding: bool,
+}
+
+/// Picks `FILE.br` or `FILE.gz` when the client accepts it and it exists (RFC 9110 §12.5.3);
+/// ranges and validators then apply to that variant, the representation actually sent.
+fn select_representation(
     ctx: &Context,
     req: &Request,
-    close: bool,
     file: File,
-    meta: &Metadata,
-    shown_path: &str,
-) -> Plan {
+    meta: Metadata,
+    relative: &[u8],
+) -> Representation {
+    let path = String::from_utf8_lossy(relative).into_owned();
+    let vary_encoding = ctx.config.precompressed && encoding::precompressible(&path);
+    if let (true, Some(accept)) = (vary_encoding, req.fields.accept_encoding.as_deref()) {
+        let accepted = encoding::parse_accept_encoding(accept);
+        let br =
+            if accepted.br { ctx.root.open_variant(relative, Coding::Br.suffix()) } else { None };
+        let gz = match (&br, accepted.gzip) {
+            (None, true) => ctx.root.open_variant(relative, Coding::Gzip.suffix()),
+            _ => None,
+        };
+        if let Some(coding) = encoding::choose(&accepted, br.is_some(), gz.is_some()) {
+            let (file, meta) = br.or(gz).expect("choose picks an available variant");
+            return Representation { file, meta, path, coding: Some(coding), vary_encoding };
+        }
+    }
+    Representation { file, meta, path, coding: None, vary_encoding }
+}
+
+fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation) -> Plan {
     let keep10 = req.http10_keep_alive() && !close;
+    let Representation { file, meta, path, coding, vary_encoding } = rep;
     let len = meta.len();
     let modified = date::truncate_to_second(meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
-    let etag = etag(meta);
+    let etag = etag(&meta);
     let last_modified = date::format(modified);
-    let content_type = ctx.mime.lookup(shown_path);
+    let content_type = ctx.mime.lookup(&path);
+    // Fields every answer about this representation carries (200, 206, 304; RFC 9110 §15.4.5).
+    let mut common = Vec::with_capacity(160);
+    if let Some(cc) = ctx.cache.lookup(&path) {
+        push_field(&mut common, "Cache-Control", cc);
+    }
+    if vary_encoding {
+        push_field(&mut common, "Vary", "Accept-Encoding");
+    }
+    if let Some(cors) = &ctx.config.cors {
+        cors.write_headers(req.fields.origin.as_deref(), &mut common);
+    }
     let validators = Validators { etag: &etag, last_modified: modified };
     let fields = &req.fields;
     let pre = Preconditions {
@@ -142,7 +195,7 @@ fn file_response(
         Outcome::NotModified => {
             // RFC 9110 §15.4.5: the validators and caching fields a 200 would carry, no content.
             let mut head = HeadWriter::new(Status::NotModified, ctx.date.borrow_mut().now());
-            head.field("ETag", &etag).field("Last-Modified", &last_modified);
+            head.field("ETag", &etag).field("Last-Modified", &last_modified).raw(&common);
             return Plan::new(
                 Status::NotModified,
                 head.finish(close, keep10),
@@ -151,7 +204,11 @@ fn file_response(
                 close,
             );
         }
-        Outcome::PreconditionFailed => return error(ctx, Status::PreconditionFailed, req, close),
+        Outcome::PreconditionFailed => {
+            return error_with(ctx, Status::PreconditionFailed, req, close, |h| {
+                h.raw(&common);
+            })
+        }
     };
     // RFC 9110 §14.2: Range is defined for GET only; ignored for HEAD.
     let decision = match &fields.range {
@@ -196,14 +253,25 @@ fn file_response(
             // RFC 9110 §15.5.17: Content-Range with the current length.
             let unsatisfied = range::unsatisfied_content_range(len);
             return error_with(ctx, Status::RangeNotSatisfiable, req, close, |h| {
-                h.field("Content-Range", &unsatisfied);
+                h.field("Content-Range", &unsatisfied).raw(&common);
             });
         }
     };
+    if let Some(coding) = coding {
+        head.field("Content-Encoding", coding.token());
+    }
     head.field("Last-Modified", &last_modified)
         .field("ETag", &etag)
-        .field("Accept-Ranges", "bytes");
+        .field("Accept-Ranges", "bytes")
+        .raw(&common);
     Plan::new(status, head.finish(close, keep10), body, head_only, close)
+}
+
+fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
 }
 
 fn file_body(file: File, segments: Vec<Segment>) -> Body {

@@ -12,7 +12,6 @@ use std::ffi::CString;
 use std::fs::{File, Metadata};
 use std::io;
 use std::os::fd::AsFd;
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use crate::http::response::Status;
@@ -27,8 +26,9 @@ pub struct Root {
 /// What a path resolved to.
 #[derive(Debug)]
 pub enum Resolved {
-    /// A regular file, open, with its metadata.
-    File(File, Metadata),
+    /// A regular file, open, with its metadata and its path relative to the root (the index
+    /// file's path for a directory).
+    File(File, Metadata, Vec<u8>),
     /// A directory asked for without a trailing slash: redirect to the slash form.
     Directory,
 }
@@ -88,7 +88,7 @@ impl Root {
                 // "/file.txt/" names nothing (RFC 3986 path semantics, as nginx answers).
                 return Err(not_found(relative));
             }
-            return Ok(Resolved::File(file, meta));
+            return Ok(Resolved::File(file, meta, relative.to_vec()));
         }
         if !meta.is_dir() {
             // FIFOs, sockets, devices: never served.
@@ -106,7 +106,17 @@ impl Root {
         if !meta.is_file() {
             return Err(not_found(&index_path));
         }
-        Ok(Resolved::File(file, meta))
+        Ok(Resolved::File(file, meta, index_path))
+    }
+
+    /// Opens `relative` + `suffix` if it is a regular file (a precompressed variant).
+    pub fn open_variant(&self, relative: &[u8], suffix: &str) -> Option<(File, Metadata)> {
+        let mut path = relative.to_vec();
+        path.extend_from_slice(suffix.as_bytes());
+        match self.open_with_metadata(&path) {
+            Ok((file, meta)) if meta.is_file() => Some((file, meta)),
+            _ => None,
+        }
     }
 
     fn open_with_metadata(&self, relative: &[u8]) -> Result<(File, Metadata), OpenError> {
@@ -138,9 +148,4 @@ fn not_found(relative: &[u8]) -> OpenError {
         path: String::from_utf8_lossy(relative).into_owned(),
         source: io::Error::from_raw_os_error(libc::ENOENT),
     }
-}
-
-/// The display form of a root path, for logs.
-pub fn display_root(path: &Path) -> String {
-    String::from_utf8_lossy(path.as_os_str().as_bytes()).into_owned()
 }
