@@ -25,6 +25,7 @@ pub struct Root {
 
 /// What a path resolved to.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant, reason = "returned once per request and matched at once")]
 pub enum Resolved {
     /// A regular file, open, with its metadata and its path relative to the root (the index
     /// file's path for a directory).
