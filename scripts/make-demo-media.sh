@@ -2,7 +2,8 @@
 # Encodes the demo video that ringcast serves from demo/: a 10 s test pattern with a tone,
 #   demo/media/demo.mp4    H.264 (Main) + AAC-LC, faststart (moov before mdat)
 #   demo/media/demo.webm   VP9 + Opus, the fallback for browsers without H.264
-#   demo/hls/master.m3u8   HLS VOD ladder: 360p and 240p variants, 2 s MPEG-TS segments
+#   demo/hls/master.m3u8   HLS VOD ladder: 360p and 240p variants, 2 s MPEG-TS segments; each
+#                          playlist also as .m3u8.gz, for ringcast's precompressed variants
 #   demo/poster.jpg        the first frame, shown before playback starts
 #
 # Output is deterministic for a given ffmpeg build: one encoder thread, bitexact muxers, no
@@ -88,6 +89,10 @@ variant_line() {
   variant_line 240p
 } >"$demo/hls/master.m3u8.new"
 mv "$demo/hls/master.m3u8.new" "$demo/hls/master.m3u8"
+
+# Precompressed playlists (gzip -n: no name or time stamp, so the bytes are reproducible): ringcast
+# sends FILE.gz to clients that accept gzip, which the real-client checks then exercise.
+find "$demo/hls" -name '*.m3u8' -exec gzip -9 -n -k -f {} +
 
 # Poster: first frame as a small JPEG.
 ff -f lavfi -i "$video_src" -frames:v 1 -q:v 6 "${bitexact[@]}" "$demo/poster.jpg"
