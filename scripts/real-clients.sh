@@ -100,7 +100,8 @@ fi
 passed=0
 failed=0
 failures=()
-# check NAME COMMAND...: runs one check, output kept in a log shown only on failure.
+# check NAME COMMAND...: runs one check; its full output is shown on failure, its summary lines
+# (indented, or from the REDbot and browser checks) on success.
 check() {
   local name=$1 log
   shift
@@ -216,6 +217,10 @@ if [ -n "$server_pid" ]; then
   fi
 fi
 
+if [ "$failed" -gt 0 ] && [ -s "$work/server.err" ]; then
+  echo "--- server stderr (last 20 lines) ---"
+  tail -n 20 "$work/server.err"
+fi
 echo "$passed passed, $failed failed"
 if [ "$failed" -gt 0 ]; then
   echo "real-clients: FAILED: ${failures[*]}" >&2
