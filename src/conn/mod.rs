@@ -14,13 +14,12 @@
 //! Cancellation: the worker drops this future only at the end of a drain; the socket and any
 //! open file close on drop.
 
+pub mod deadline;
 pub mod plan;
 
 use std::cell::{Cell, RefCell};
-use std::collections::HashSet;
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -30,6 +29,7 @@ use tracing::{debug, info};
 
 use crate::body;
 use crate::config::Config;
+use crate::conn::deadline::{Deadlines, Wait};
 use crate::fs::Root;
 use crate::http::cache::CacheRules;
 use crate::http::date::DateCache;
@@ -37,7 +37,6 @@ use crate::http::mime::MimeTable;
 use crate::http::request::{self, Framing, Limits, ParseError, Parsed, Request};
 use crate::http::response::Status;
 use crate::socket::{SendError, Socket};
-use crate::sys;
 
 /// Size of the per-worker receive buffer.
 pub const RECV_BUFFER_BYTES: usize = 64 * 1024;
@@ -62,8 +61,8 @@ pub struct Context {
     pub date: RefCell<DateCache>,
     /// The receive buffer every connection of this worker reads into.
     pub recv_buf: RefCell<Box<[u8]>>,
-    /// Connections idle between requests, to be woken (read side shut) when draining.
-    pub idle: RefCell<HashSet<RawFd>>,
+    /// Deadlines of connections waiting for bytes (keep-alive and head timeouts).
+    pub deadlines: Deadlines,
     /// Open connections.
     pub active: Cell<usize>,
     /// Set when the server is draining: finish the current response, then close.
@@ -85,7 +84,7 @@ impl Context {
             cache,
             date: RefCell::new(DateCache::new()),
             recv_buf: RefCell::new(vec![0; RECV_BUFFER_BYTES].into_boxed_slice()),
-            idle: RefCell::new(HashSet::new()),
+            deadlines: Deadlines::default(),
             active: Cell::new(0),
             draining: Cell::new(false),
             boundary_seq: Cell::new(0),
@@ -96,9 +95,7 @@ impl Context {
     /// close after their current response.
     pub fn start_drain(&self) {
         self.draining.set(true);
-        for &fd in self.idle.borrow().iter() {
-            let _ = sys::shutdown_read(fd);
-        }
+        self.deadlines.wake_idle();
     }
 
     fn limits(&self) -> Limits {
@@ -109,16 +106,14 @@ impl Context {
     }
 }
 
-/// Keeps the active-connection count and the idle set right however the task ends.
+/// Keeps the active-connection count right however the task ends.
 struct Registration<'a> {
     ctx: &'a Context,
-    fd: RawFd,
 }
 
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.ctx.active.set(self.ctx.active.get() - 1);
-        self.ctx.idle.borrow_mut().remove(&self.fd);
     }
 }
 
@@ -154,7 +149,7 @@ pub async fn serve(ctx: Rc<Context>, stream: TcpStream, peer: SocketAddr) {
         }
     };
     ctx.active.set(ctx.active.get() + 1);
-    let _registration = Registration { ctx: &ctx, fd: socket.fd() };
+    let _registration = Registration { ctx: &ctx };
     let mut conn = Conn { pending: Vec::new(), discard: 0, served: 0 };
     if let Err(e) = run(&ctx, &socket, &mut conn, peer).await {
         if e.is_disconnect() {
@@ -174,38 +169,33 @@ async fn run(
     let accepted = Instant::now();
     let mut head_started: Option<Instant> = None;
     loop {
-        let idle = conn.pending.is_empty() && conn.discard == 0;
-        let deadline = match (idle, conn.served) {
-            (true, 0) => accepted + ctx.config.header_timeout,
-            (true, _) => Instant::now() + ctx.config.keepalive_timeout,
-            (false, _) => head_started.unwrap_or(accepted) + ctx.config.header_timeout,
+        let keepalive = conn.pending.is_empty() && conn.discard == 0 && conn.served > 0;
+        if keepalive && ctx.draining.get() {
+            return Ok(());
+        }
+        let (wait, deadline) = if keepalive {
+            (Wait::Idle, Instant::now() + ctx.config.keepalive_timeout)
+        } else {
+            (Wait::Head, head_started.unwrap_or(accepted) + ctx.config.header_timeout)
         };
-        if idle && conn.served > 0 {
-            if ctx.draining.get() {
-                return Ok(());
-            }
-            ctx.idle.borrow_mut().insert(socket.fd());
-        }
-        let ready = monoio::time::timeout_at(deadline, socket.readable()).await;
-        if idle {
-            ctx.idle.borrow_mut().remove(&socket.fd());
-        }
-        match ready {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => return Err(SendError::io("poll", e)),
-            Err(_) if !conn.pending.is_empty() => {
-                // RFC 9110 §15.5.9: a head that did not arrive in time.
-                info!(%peer, timeout = ?ctx.config.header_timeout, "request head timed out");
-                let plan = plan::status_response(ctx, Status::RequestTimeout, true, false, |_| {});
-                let _ = body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy)
-                    .await;
-                return Ok(());
-            }
-            Err(_) => return Ok(()), // idle timeout: close quietly
+        let ready = {
+            let _armed = ctx.deadlines.arm(socket.fd(), wait, deadline);
+            socket.readable().await
+        };
+        if let Err(e) = ready {
+            return Err(SendError::io("poll", e));
         }
         let jobs = match receive(ctx, socket, conn) {
             Ok(Some(jobs)) => jobs,
-            Ok(None) => return Ok(()), // end of stream
+            Ok(None) => {
+                // End of stream: the client closed, or a deadline fired and shut our read side.
+                if !conn.pending.is_empty() && Instant::now() >= deadline {
+                    // RFC 9110 §15.5.9: a head that did not arrive in time.
+                    info!(%peer, timeout = ?ctx.config.header_timeout, "request head timed out");
+                    Box::pin(request_timeout(ctx, socket)).await;
+                }
+                return Ok(());
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(SendError::io("recv", e)),
         };
@@ -217,39 +207,58 @@ async fn run(
             continue;
         }
         for job in jobs {
-            let request = match job {
-                Job::Request(r) => r,
-                Job::Reject(e) => {
-                    info!(%peer, status = e.status().code(), error = %e, "rejected request");
-                    let plan = plan::status_response(ctx, e.status(), true, false, |_| {});
-                    body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy)
-                        .await?;
-                    linger_close(ctx, socket).await;
-                    return Ok(());
-                }
-            };
-            let has_body = request.framing != Framing::None;
-            let close = ctx.draining.get() || closes_after(&request, ctx.config.max_discard_bytes);
-            if has_body && !close && request.expect_continue {
-                // RFC 9110 §10.1.1: we will read (and discard) the content.
-                socket.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", false).await?;
-            }
-            let plan = plan::plan(ctx, &request, close);
-            debug!(%peer, method = %request.method_token, target = %String::from_utf8_lossy(&request.target), status = plan.status.code(), "request");
-            body::send(socket, plan.head, &plan.body, plan.head_only, ctx.config.body_strategy)
-                .await?;
-            conn.served += 1;
-            if plan.close {
-                if has_body {
-                    linger_close(ctx, socket).await;
-                } else {
-                    socket.shutdown_write();
-                }
+            // Boxed: the answering state (plan, body, send) is large and lives only while a
+            // response is being sent; unboxed it would sit in every idle connection's task.
+            if !Box::pin(answer(ctx, socket, job, peer)).await? {
                 return Ok(());
             }
+            conn.served += 1;
         }
         head_started = if conn.pending.is_empty() { None } else { Some(Instant::now()) };
     }
+}
+
+/// Answers one job. `Ok(false)` when the connection must close now.
+async fn answer(
+    ctx: &Context,
+    socket: &Socket,
+    job: Job,
+    peer: SocketAddr,
+) -> Result<bool, SendError> {
+    let request = match job {
+        Job::Request(r) => r,
+        Job::Reject(e) => {
+            info!(%peer, status = e.status().code(), error = %e, "rejected request");
+            let plan = plan::status_response(ctx, e.status(), true, false, |_| {});
+            body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy).await?;
+            linger_close(ctx, socket).await;
+            return Ok(false);
+        }
+    };
+    let has_body = request.framing != Framing::None;
+    let close = ctx.draining.get() || closes_after(&request, ctx.config.max_discard_bytes);
+    if has_body && !close && request.expect_continue {
+        // RFC 9110 §10.1.1: we will read (and discard) the content.
+        socket.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", false).await?;
+    }
+    let plan = plan::plan(ctx, &request, close);
+    debug!(%peer, method = %request.method_token, target = %String::from_utf8_lossy(&request.target), status = plan.status.code(), "request");
+    body::send(socket, plan.head, &plan.body, plan.head_only, ctx.config.body_strategy).await?;
+    if plan.close {
+        if has_body {
+            linger_close(ctx, socket).await;
+        } else {
+            socket.shutdown_write();
+        }
+        return Ok(false);
+    }
+    Ok(true)
+}
+
+/// Sends a 408 for a head that did not arrive in time (RFC 9110 §15.5.9).
+async fn request_timeout(ctx: &Context, socket: &Socket) {
+    let plan = plan::status_response(ctx, Status::RequestTimeout, true, false, |_| {});
+    let _ = body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy).await;
 }
 
 /// Receives what is there and parses every complete request in it. `None` at end of stream.
@@ -355,5 +364,35 @@ async fn linger_close(ctx: &Context, socket: &Socket) {
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
             Err(_) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+    use std::sync::Arc;
+
+    use clap::Parser;
+
+    use super::*;
+    use crate::config::Args;
+
+    /// The task of every idle keep-alive connection is this future: it must stay small (the
+    /// answering state is boxed, the timers live in the worker's `Deadlines`). A regression
+    /// guard for the memory per idle connection recorded in docs/architecture.md.
+    #[test]
+    fn idle_connection_task_stays_small() {
+        let cfg = Config::from_args(Args::parse_from(["ringcast", "/tmp"])).unwrap();
+        let root = Root::open(std::path::Path::new("/tmp")).unwrap();
+        let ctx = Rc::new(Context::new(Arc::new(cfg), 0, root));
+        let mut rt =
+            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
+        rt.block_on(async move {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let stream = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
+            let fut = serve(ctx, stream, "127.0.0.1:1".parse().unwrap());
+            let size = std::mem::size_of_val(&fut);
+            assert!(size <= 1024, "connection future grew to {size} bytes");
+        });
     }
 }

@@ -26,6 +26,10 @@ use crate::conn::{self, Context};
 use crate::fs::Root;
 use crate::sys;
 
+/// How often expired connection deadlines are fired: the resolution of the keep-alive and head
+/// timeouts.
+const DEADLINE_SWEEP: Duration = Duration::from_millis(100);
+
 /// How often a worker looks at the shutdown flag.
 const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
@@ -126,6 +130,7 @@ async fn worker_main(
         }
     };
     let ctx = Rc::new(Context::new(Arc::clone(&config), id, root));
+    monoio::spawn(sweep_deadlines(Rc::clone(&ctx)));
     let _ = ready.send(Ok(id));
     drop(ready);
 
@@ -149,6 +154,14 @@ async fn worker_main(
         warn!(worker = id, connections = left, "drain timeout: closing remaining connections");
     } else {
         debug!(worker = id, "drained");
+    }
+}
+
+/// Fires expired keep-alive and head deadlines (see `conn::deadline`), forever.
+async fn sweep_deadlines(ctx: Rc<Context>) {
+    loop {
+        monoio::time::sleep(DEADLINE_SWEEP).await;
+        ctx.deadlines.sweep(monoio::time::Instant::now());
     }
 }
 
