@@ -1,0 +1,100 @@
+//! The request loop of one connection, closed or open loop.
+//!
+//! Closed loop (no `--rate`): send, wait for the response, send the next; the
+//! intended time is the send time, so latency equals service time. Open loop:
+//! wait for the connection's next slot of the [`OpenLoop`] schedule; if the
+//! previous response arrives after that slot, send at once and charge the
+//! delay to the request's latency. Requests still due when the run ends but
+//! never sent are counted as `missed`, so an overloaded server cannot make
+//! its backlog vanish from the report.
+
+use std::rc::Rc;
+
+use super::conn::{BodyMode, Conn};
+use super::timer::Timer;
+use super::ThreadCtx;
+use crate::http::write_get;
+use crate::schedule::{request_share, OpenLoop};
+use crate::stats::ErrorKind;
+use crate::sys::monotonic_ns;
+use crate::workload::{aligned_range, Rng};
+
+/// Pause after a failed connect in closed loop, so a refused port is not hammered.
+const CONNECT_RETRY_NS: u64 = 10_000_000;
+
+/// Runs connection `k` until its share of requests or the end of the run.
+pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
+    let cfg = ctx.cfg.clone();
+    let connections = cfg.connections as u64;
+    let k = k as u64;
+    let share = cfg.requests.map(|n| request_share(n, connections, k));
+    let open =
+        cfg.rate.map(|rate| OpenLoop { start_ns: ctx.start_ns, rate, connections, index: k });
+    let timer = match Timer::new() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ringcast-load: connection {k}: cannot create timer: {e}");
+            return;
+        }
+    };
+    let _ = timer.sleep_until(ctx.start_ns).await;
+    let mut conn = Conn::new(ctx.clone());
+    let mut rng = Rng::new(k);
+    let mode = BodyMode { keep: false, checksum: cfg.checksum.is_some(), discard: cfg.discard };
+    let mut j = 0u64;
+    while share.map_or(true, |s| j < s) {
+        let now = monotonic_ns();
+        let intended = match &open {
+            Some(o) => o.intended_ns(j),
+            None => now,
+        };
+        if ctx.past_end(intended) {
+            break;
+        }
+        if let (Some(o), Some(end)) = (&open, ctx.end_ns) {
+            if now >= end {
+                // Behind schedule at the end: the rest of this share was due but never sent.
+                let missed = o.due_before(j, end, share);
+                if intended >= ctx.record_from_ns {
+                    ctx.stats.borrow_mut().missed += missed;
+                }
+                break;
+            }
+        }
+        if intended > now {
+            let _ = timer.sleep_until(intended).await;
+        }
+
+        let slot = open.as_ref().map_or(j * connections + k, |o| o.slot(j));
+        let target = cfg.workload.pick(slot);
+        let origin = &cfg.workload.origins[target.origin];
+        let range = match (cfg.workload.range_size, target.size) {
+            (Some(size), Some(len)) => aligned_range(&mut rng, len, size),
+            _ => None,
+        };
+        write_get(conn.request_buf(), &origin.authority, &target.path, range);
+
+        let sent = monotonic_ns();
+        let result = tokio::time::timeout(cfg.timeout, conn.exchange(target.origin, mode)).await;
+        let done = monotonic_ns();
+        let outcome = match result {
+            Err(_elapsed) => {
+                let bytes = conn.bytes_in_flight();
+                conn.close();
+                Err((ErrorKind::Timeout, bytes))
+            }
+            Ok(Err(failure)) => Err((failure.kind, failure.bytes)),
+            Ok(Ok(resp)) if !cfg.status_ok(resp.status) => Err((ErrorKind::Status, resp.bytes)),
+            Ok(Ok(resp)) if cfg.checksum.is_some() && resp.crc32 != cfg.checksum => {
+                Err((ErrorKind::Checksum, resp.bytes))
+            }
+            Ok(Ok(resp)) => Ok(resp.bytes),
+        };
+        let connect_failed = matches!(outcome, Err((ErrorKind::Connect, _)));
+        ctx.record(intended, sent, done, outcome);
+        j += 1;
+        if connect_failed && open.is_none() {
+            let _ = timer.sleep_until(done + CONNECT_RETRY_NS).await;
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Worker threads: one pinned thread, one tokio-uring runtime, many connections.
+//!
+//! [`run`] starts `--threads` threads, each pinned to its own allowed CPU and
+//! running its own io_uring. Connection (or viewer) `k` lives on thread
+//! `k mod T`. A thread shares nothing with the others while the run lasts
+//! except its [`LiveCounters`] slot, which only it writes; its [`Stats`] are
+//! returned when its last connection ends and merged by the caller.
+//!
+//! Every connection ends by itself: at its request share, or at the end of
+//! the measured window (requests in flight then may still finish, bounded by
+//! `--timeout`).
+
+pub mod conn;
+pub mod discard;
+pub mod load;
+pub mod timer;
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Config;
+use crate::live::{LiveCounters, LiveSnapshot};
+use crate::stats::{ErrorKind, Stats};
+use crate::sys::{self, DiscardBuf};
+
+/// What every task on one worker thread shares (single-threaded, no locks).
+pub struct ThreadCtx {
+    /// The run's configuration.
+    pub cfg: Arc<Config>,
+    /// This thread's measurements.
+    pub stats: RefCell<Stats>,
+    /// Address space `recv(MSG_TRUNC)` is pointed at (never touched).
+    pub discard_buf: RefCell<DiscardBuf>,
+    /// Time of schedule slot 0 (the start of the warm-up), ns.
+    pub start_ns: u64,
+    /// Requests intended before this are warm-up and not recorded, ns.
+    pub record_from_ns: u64,
+    /// No request is started at or after this, ns.
+    pub end_ns: Option<u64>,
+    live: Arc<LiveCounters>,
+    live_totals: Cell<LiveSnapshot>,
+}
+
+impl ThreadCtx {
+    /// Records one request's outcome, unless it belongs to the warm-up.
+    pub fn record(
+        &self,
+        intended_ns: u64,
+        sent_ns: u64,
+        done_ns: u64,
+        outcome: Result<u64, (ErrorKind, u64)>,
+    ) {
+        let mut live = self.live_totals.get();
+        match outcome {
+            Ok(bytes) => {
+                live.requests += 1;
+                live.bytes += bytes;
+            }
+            Err((_, bytes)) => {
+                live.errors += 1;
+                live.bytes += bytes;
+            }
+        }
+        self.live_totals.set(live);
+        self.live.publish(live);
+        if intended_ns < self.record_from_ns {
+            return;
+        }
+        let mut stats = self.stats.borrow_mut();
+        match outcome {
+            Ok(bytes) => stats.record_ok(intended_ns, sent_ns, done_ns, bytes),
+            Err((kind, bytes)) => stats.record_error(kind, done_ns, bytes),
+        }
+    }
+
+    /// Whether a request intended at `t_ns` is past the end of the run.
+    pub fn past_end(&self, t_ns: u64) -> bool {
+        self.end_ns.is_some_and(|end| t_ns >= end)
+    }
+}
+
+/// Shared inputs of a run, fixed before any thread starts.
+#[derive(Clone)]
+pub struct RunPlan {
+    /// Configuration.
+    pub cfg: Arc<Config>,
+    /// Slot 0 of the schedule, ns on `CLOCK_MONOTONIC`.
+    pub start_ns: u64,
+    /// One live-counter slot per thread.
+    pub live: Arc<[Arc<LiveCounters>]>,
+}
+
+impl RunPlan {
+    /// A plan whose schedule starts a little after now, so threads are up first.
+    pub fn new(cfg: Arc<Config>) -> Self {
+        let start_ns = sys::monotonic_ns() + 20_000_000;
+        let live = (0..cfg.threads).map(|_| Arc::new(LiveCounters::default())).collect();
+        Self { cfg, start_ns, live }
+    }
+
+    /// Measured window start, ns.
+    pub fn record_from_ns(&self) -> u64 {
+        self.start_ns + duration_ns(self.cfg.warmup)
+    }
+}
+
+/// A duration in whole nanoseconds (saturating at ~584 years).
+pub fn duration_ns(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Runs worker thread `thread` of `plan` to completion and returns its stats.
+pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io::Result<Stats> {
+    if let Some(cpu) = cpu {
+        sys::pin_current_thread(cpu)?;
+    }
+    let cfg = plan.cfg.clone();
+    let record_from_ns = plan.record_from_ns();
+    let ctx = Rc::new(ThreadCtx {
+        cfg: cfg.clone(),
+        stats: RefCell::new(Stats::default()),
+        discard_buf: RefCell::new(if cfg.discard {
+            DiscardBuf::new()
+        } else {
+            DiscardBuf::empty()
+        }),
+        start_ns: plan.start_ns,
+        record_from_ns,
+        end_ns: cfg.duration.map(|d| record_from_ns + duration_ns(d)),
+        live: plan.live[thread].clone(),
+        live_totals: Cell::new(LiveSnapshot::default()),
+    });
+    let mine: Vec<usize> = (thread..cfg.connections).step_by(cfg.threads).collect();
+    // Room for every connection's read and write plus timers, rounded to a power of two.
+    let entries =
+        u32::try_from((mine.len() * 4).next_power_of_two().clamp(256, 32768)).unwrap_or(4096);
+    let task_ctx = ctx.clone();
+    tokio_uring::builder().entries(entries).start(async move {
+        let mut tasks = Vec::with_capacity(mine.len());
+        for k in mine {
+            let ctx = task_ctx.clone();
+            tasks.push(tokio_uring::spawn(async move {
+                if ctx.cfg.hls.is_some() {
+                    crate::hls::viewer::run_viewer(ctx, k).await;
+                } else {
+                    load::run_connection(ctx, k).await;
+                }
+            }));
+        }
+        for t in tasks {
+            // A panicking task is a bug; surface it rather than report partial numbers silently.
+            if let Err(e) = t.await {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+    });
+    let stats = ctx.stats.borrow().clone();
+    Ok(stats)
+}

@@ -1,0 +1,198 @@
+//! One simulated HLS viewer.
+//!
+//! A viewer runs sessions back to back until the run ends: fetch the master
+//! playlist, pick variant `v mod n` (viewers spread evenly over the
+//! variants), fetch its media playlist, then fetch the segments paced by
+//! [`Player`]. When a VOD playlist (`#EXT-X-ENDLIST`) is exhausted the viewer
+//! starts a new session. Playlists without `#EXT-X-ENDLIST` (live) are played
+//! through once per session as well; the viewer does not poll them for new
+//! segments.
+//!
+//! Every fetch is a recorded request (latency from the time the player wanted
+//! it). Only the playlist's own origin is ever contacted: a URI pointing
+//! elsewhere is a `parse` error and ends the session. A failed fetch ends the
+//! session too, and the viewer retries after [`RETRY_NS`].
+
+use std::rc::Rc;
+
+use super::player::{Player, SegmentOutcome};
+use super::playlist::{self, Playlist};
+use crate::client::conn::{BodyMode, Conn, Response};
+use crate::client::timer::Timer;
+use crate::client::ThreadCtx;
+use crate::http::write_get;
+use crate::schedule::request_share;
+use crate::stats::{ns_to_us, ErrorKind};
+use crate::sys::monotonic_ns;
+use crate::url::Url;
+
+/// Pause before a new session after a failed fetch.
+pub const RETRY_NS: u64 = 1_000_000_000;
+
+struct Viewer {
+    ctx: Rc<ThreadCtx>,
+    conn: Conn,
+    timer: Timer,
+    /// Requests this viewer may still send (`--requests` share), if limited.
+    budget: Option<u64>,
+}
+
+impl Viewer {
+    fn exhausted(&self, at_ns: u64) -> bool {
+        self.ctx.past_end(at_ns) || self.budget == Some(0)
+    }
+
+    /// Fetches `url` as intended at `intended_ns`; records it; `None` on any failure.
+    async fn get(
+        &mut self,
+        url: &Url,
+        intended_ns: u64,
+        mode: BodyMode,
+    ) -> Option<(Response, u64)> {
+        match self.budget.as_mut() {
+            Some(0) => return None,
+            Some(b) => *b -= 1,
+            None => {}
+        }
+        let _ = self.timer.sleep_until(intended_ns).await;
+        let cfg = self.ctx.cfg.clone();
+        write_get(self.conn.request_buf(), &url.authority, &url.target, None);
+        let sent = monotonic_ns();
+        let result = tokio::time::timeout(cfg.timeout, self.conn.exchange(0, mode)).await;
+        let done = monotonic_ns();
+        let outcome = match result {
+            Err(_elapsed) => {
+                let bytes = self.conn.bytes_in_flight();
+                self.conn.close();
+                Err((ErrorKind::Timeout, bytes))
+            }
+            Ok(Err(f)) => Err((f.kind, f.bytes)),
+            Ok(Ok(r)) if !cfg.status_ok(r.status) => Err((ErrorKind::Status, r.bytes)),
+            Ok(Ok(r)) => Ok(r),
+        };
+        match outcome {
+            Ok(r) => {
+                self.ctx.record(intended_ns, sent, done, Ok(r.bytes));
+                Some((r, done))
+            }
+            Err(e) => {
+                self.ctx.record(intended_ns, sent, done, Err(e));
+                None
+            }
+        }
+    }
+
+    /// Fetches and parses a playlist.
+    async fn playlist(&mut self, url: &Url) -> Option<Playlist> {
+        let keep = BodyMode { keep: true, ..BodyMode::default() };
+        let (resp, done) = self.get(url, monotonic_ns(), keep).await?;
+        let text = String::from_utf8_lossy(resp.body.as_deref().unwrap_or_default()).into_owned();
+        match playlist::parse(&text) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                self.parse_error(done);
+                None
+            }
+        }
+    }
+
+    /// Resolves a playlist URI, refusing other origins.
+    fn resolve(&self, base: &Url, uri: &str) -> Option<Url> {
+        match base.join(uri) {
+            Ok(u) if u.same_origin(base) => Some(u),
+            _ => {
+                self.parse_error(monotonic_ns());
+                None
+            }
+        }
+    }
+
+    fn parse_error(&self, now: u64) {
+        self.ctx.record(now, now, now, Err((ErrorKind::Parse, 0)));
+    }
+
+    /// One session; `false` if it failed.
+    async fn session(&mut self, index: usize, master: &Url) -> bool {
+        let start = monotonic_ns();
+        let recording = start >= self.ctx.record_from_ns;
+        if recording {
+            self.ctx.stats.borrow_mut().hls.sessions += 1;
+        }
+        let Some(first) = self.playlist(master).await else {
+            return false;
+        };
+        let (media_url, media) = match first {
+            Playlist::Media(m) => (master.clone(), m),
+            Playlist::Master(variants) => {
+                let Some(url) = self.resolve(master, &variants[index % variants.len()].uri) else {
+                    return false;
+                };
+                match self.playlist(&url).await {
+                    Some(Playlist::Media(m)) => (url, m),
+                    Some(Playlist::Master(_)) => {
+                        self.parse_error(monotonic_ns());
+                        return false;
+                    }
+                    None => return false,
+                }
+            }
+        };
+        let mode = BodyMode { discard: self.ctx.cfg.discard, ..BodyMode::default() };
+        let mut player = Player::new(start);
+        for segment in &media.segments {
+            let at = player.next_request_ns();
+            if self.exhausted(at) {
+                return true;
+            }
+            let Some(url) = self.resolve(&media_url, &segment.uri) else {
+                return false;
+            };
+            let Some((_, done)) = self.get(&url, at, mode).await else {
+                return false;
+            };
+            let outcome = player.segment_downloaded(done, segment.duration_ns);
+            if at >= self.ctx.record_from_ns {
+                let mut stats = self.ctx.stats.borrow_mut();
+                let hls = &mut stats.hls;
+                hls.segments += 1;
+                hls.segment_download_us.saturating_record(ns_to_us(done.saturating_sub(at)));
+                match outcome {
+                    SegmentOutcome::Startup(ns) => hls.startup_us.saturating_record(ns_to_us(ns)),
+                    SegmentOutcome::OnTime => {}
+                    SegmentOutcome::Late(stall) => {
+                        hls.late_segments += 1;
+                        hls.stall_us.saturating_record(ns_to_us(stall));
+                    }
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Runs viewer `index` until the end of the run or its share of `--requests`.
+pub async fn run_viewer(ctx: Rc<ThreadCtx>, index: usize) {
+    let Some(hls) = ctx.cfg.hls.clone() else {
+        return;
+    };
+    let timer = match Timer::new() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ringcast-load: viewer {index}: cannot create timer: {e}");
+            return;
+        }
+    };
+    let _ = timer.sleep_until(ctx.start_ns).await;
+    let budget =
+        ctx.cfg.requests.map(|n| request_share(n, ctx.cfg.connections as u64, index as u64));
+    let mut viewer = Viewer { conn: Conn::new(ctx.clone()), ctx, timer, budget };
+    while !viewer.exhausted(monotonic_ns()) {
+        if !viewer.session(index, &hls.url).await {
+            let retry_at = monotonic_ns() + RETRY_NS;
+            if viewer.exhausted(retry_at) {
+                break;
+            }
+            let _ = viewer.timer.sleep_until(retry_at).await;
+        }
+    }
+}

@@ -1,0 +1,375 @@
+//! Response head parsing and body framing (RFC 9112 §4, §5, §6.3, §9.3).
+//!
+//! [`parse_head`] looks at the bytes received so far and either asks for more
+//! ([`HeadParse::Partial`]) or returns the status, the head length and how the
+//! body is delimited. Malformed input is a [`ParseError`], never a panic; the
+//! caller counts it and closes the connection, since after a framing error the
+//! position of the next response is unknown.
+
+/// Largest response head accepted; a longer head is a [`ParseError::HeadTooLarge`].
+pub const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// Why a response could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    /// The status line is not `HTTP/1.x SP 3DIGIT SP reason` (RFC 9112 §4).
+    #[error("malformed status line")]
+    StatusLine,
+    /// A header line is not `name ":" OWS value OWS` (RFC 9112 §5).
+    #[error("malformed header field")]
+    HeaderField,
+    /// `Content-Length` is not a decimal number, or several disagree (RFC 9112 §6.3 item 5).
+    #[error("invalid Content-Length")]
+    ContentLength,
+    /// A transfer coding other than a final `chunked` (RFC 9112 §6.3 item 4).
+    #[error("unsupported Transfer-Encoding")]
+    TransferEncoding,
+    /// The head exceeds [`MAX_HEAD_BYTES`].
+    #[error("response head larger than {MAX_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    /// A chunk-size line or chunk delimiter is malformed (RFC 9112 §7.1).
+    #[error("malformed chunked body")]
+    Chunked,
+}
+
+/// How the body after the head is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyFraming {
+    /// No body: 1xx, 204 and 304 responses, or `Content-Length: 0`.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// Everything until the server closes the connection.
+    UntilClose,
+}
+
+/// A parsed response head.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResponseHead {
+    /// The three-digit status code.
+    pub status: u16,
+    /// Bytes of the head including the blank line that ends it.
+    pub head_len: usize,
+    /// How the body is delimited.
+    pub framing: BodyFraming,
+    /// Whether the connection cannot carry another request after this response.
+    pub close: bool,
+    /// The complete length from `Content-Range: bytes a-b/LEN`, if present (RFC 9110 §14.4).
+    pub content_range_total: Option<u64>,
+}
+
+/// The result of looking at the bytes received so far.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeadParse {
+    /// The head is not complete yet; read more.
+    Partial,
+    /// A complete head.
+    Complete(ResponseHead),
+}
+
+/// Parses a response head from the start of `buf`.
+///
+/// Lines may end in CRLF or a bare LF (RFC 9112 §2.2 lets a recipient accept LF).
+pub fn parse_head(buf: &[u8]) -> Result<HeadParse, ParseError> {
+    let Some(head_len) = find_head_end(buf) else {
+        return if buf.len() > MAX_HEAD_BYTES {
+            Err(ParseError::HeadTooLarge)
+        } else {
+            Ok(HeadParse::Partial)
+        };
+    };
+    if head_len > MAX_HEAD_BYTES {
+        return Err(ParseError::HeadTooLarge);
+    }
+    let mut lines = buf[..head_len].split(|&b| b == b'\n').map(trim_cr);
+    let status_line = lines.next().ok_or(ParseError::StatusLine)?;
+    let (minor, status) = parse_status_line(status_line)?;
+
+    let mut content_length: Option<u64> = None;
+    let mut chunked = false;
+    let mut connection_close = false;
+    let mut connection_keep_alive = false;
+    let mut content_range_total = None;
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        let (name, value) = split_field(line)?;
+        if name.eq_ignore_ascii_case(b"content-length") {
+            // RFC 9112 §6.3 item 5: a list of identical values may be accepted; anything else is invalid.
+            for part in value.split(|&b| b == b',') {
+                let n = parse_decimal(trim_ows(part)).ok_or(ParseError::ContentLength)?;
+                if content_length.is_some_and(|prev| prev != n) {
+                    return Err(ParseError::ContentLength);
+                }
+                content_length = Some(n);
+            }
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            // RFC 9112 §6.3 item 4: only a final "chunked" delimits the body; identity is obsolete.
+            let last = value.split(|&b| b == b',').map(trim_ows).rfind(|c| !c.is_empty());
+            match last {
+                Some(c) if c.eq_ignore_ascii_case(b"chunked") => chunked = true,
+                _ => return Err(ParseError::TransferEncoding),
+            }
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            // RFC 9110 §7.6.1: a comma-separated list of connection options.
+            for option in value.split(|&b| b == b',').map(trim_ows) {
+                connection_close |= option.eq_ignore_ascii_case(b"close");
+                connection_keep_alive |= option.eq_ignore_ascii_case(b"keep-alive");
+            }
+        } else if name.eq_ignore_ascii_case(b"content-range") {
+            content_range_total = parse_content_range_total(value);
+        }
+    }
+
+    // RFC 9112 §9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 needs "keep-alive".
+    let mut close = connection_close || (minor == 0 && !connection_keep_alive);
+    // RFC 9112 §6.3, in order: items 1 (1xx/204/304), 4 (chunked wins over Content-Length),
+    // 6 (Content-Length), 8 (read until close).
+    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
+        BodyFraming::Empty
+    } else if chunked {
+        // §6.3 item 3: both headers present is a smuggling signal; use chunked and do not reuse.
+        close |= content_length.is_some();
+        BodyFraming::Chunked
+    } else if let Some(n) = content_length {
+        if n == 0 {
+            BodyFraming::Empty
+        } else {
+            BodyFraming::Length(n)
+        }
+    } else {
+        close = true;
+        BodyFraming::UntilClose
+    };
+    Ok(HeadParse::Complete(ResponseHead { status, head_len, framing, close, content_range_total }))
+}
+
+/// Index just past the blank line ending the head (`\n\n` or `\n\r\n`), if present.
+fn find_head_end(buf: &[u8]) -> Option<usize> {
+    let mut from = 0;
+    while let Some(pos) = buf[from..].iter().position(|&b| b == b'\n') {
+        let nl = from + pos;
+        match buf.get(nl + 1..) {
+            Some([b'\n', ..]) => return Some(nl + 2),
+            Some([b'\r', b'\n', ..]) => return Some(nl + 3),
+            _ => from = nl + 1,
+        }
+    }
+    None
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// Parses `HTTP/1.x SP 3DIGIT [SP reason]` into (minor version, status) (RFC 9112 §4).
+fn parse_status_line(line: &[u8]) -> Result<(u8, u16), ParseError> {
+    // Literal fast path for the overwhelmingly common prefix.
+    let (minor, rest) = if let Some(rest) = line.strip_prefix(b"HTTP/1.1 ") {
+        (1, rest)
+    } else if let Some(rest) = line.strip_prefix(b"HTTP/1.0 ") {
+        (0, rest)
+    } else {
+        return Err(ParseError::StatusLine);
+    };
+    match rest {
+        [a, b, c, tail @ ..]
+            if a.is_ascii_digit()
+                && b.is_ascii_digit()
+                && c.is_ascii_digit()
+                && (tail.is_empty() || tail[0] == b' ') =>
+        {
+            let status = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+            if status < 100 {
+                return Err(ParseError::StatusLine);
+            }
+            Ok((minor, status))
+        }
+        _ => Err(ParseError::StatusLine),
+    }
+}
+
+/// Splits `name ":" OWS value OWS`; no whitespace is allowed before the colon (RFC 9112 §5.1).
+fn split_field(line: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
+    let colon = line.iter().position(|&b| b == b':').ok_or(ParseError::HeaderField)?;
+    let name = &line[..colon];
+    // RFC 9110 §5.1: a field name is a token.
+    if name.is_empty() || !name.iter().all(|&b| is_tchar(b)) {
+        return Err(ParseError::HeaderField);
+    }
+    Ok((name, trim_ows(&line[colon + 1..])))
+}
+
+/// RFC 9110 §5.6.2 tchar.
+fn is_tchar(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
+fn trim_ows(mut s: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = s {
+        s = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = s {
+        s = rest;
+    }
+    s
+}
+
+/// A non-empty run of ASCII digits that fits in u64.
+fn parse_decimal(s: &[u8]) -> Option<u64> {
+    if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    s.iter().try_fold(0u64, |acc, &d| acc.checked_mul(10)?.checked_add(u64::from(d - b'0')))
+}
+
+/// The complete length from `bytes first-last/complete` (RFC 9110 §14.4); `*` gives `None`.
+fn parse_content_range_total(value: &[u8]) -> Option<u64> {
+    let rest = value.strip_prefix(b"bytes ")?;
+    let slash = rest.iter().position(|&b| b == b'/')?;
+    parse_decimal(&rest[slash + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn complete(raw: &str) -> ResponseHead {
+        match parse_head(raw.as_bytes()) {
+            Ok(HeadParse::Complete(h)) => h,
+            other => panic!("{raw:?}: expected a complete head, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn status_lines() {
+        // RFC 9112 §4: status-line = HTTP-version SP status-code SP [ reason-phrase ]
+        let cases: &[(&str, Result<u16, ParseError>)] = &[
+            ("HTTP/1.1 200 OK\r\n\r\n", Ok(200)),
+            ("HTTP/1.1 404 \r\n\r\n", Ok(404)),
+            ("HTTP/1.1 204\r\n\r\n", Ok(204)),
+            ("HTTP/1.0 503 Busy\r\n\r\n", Ok(503)),
+            ("HTTP/1.1 200 OK\n\n", Ok(200)),
+            ("HTTP/2 200 OK\r\n\r\n", Err(ParseError::StatusLine)),
+            ("HTTP/1.1 20 OK\r\n\r\n", Err(ParseError::StatusLine)),
+            ("HTTP/1.1 2000 OK\r\n\r\n", Err(ParseError::StatusLine)),
+            ("HTTP/1.1 abc OK\r\n\r\n", Err(ParseError::StatusLine)),
+            ("HTTP/1.1 099 OK\r\n\r\n", Err(ParseError::StatusLine)),
+            ("garbage\r\n\r\n", Err(ParseError::StatusLine)),
+        ];
+        for (raw, want) in cases {
+            let got = parse_head(raw.as_bytes()).map(|p| match p {
+                HeadParse::Complete(h) => h.status,
+                HeadParse::Partial => 0,
+            });
+            assert_eq!(&got, want, "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn partial_heads_ask_for_more() {
+        for raw in ["", "HTTP/1.1 200 OK", "HTTP/1.1 200 OK\r\n", "HTTP/1.1 200 OK\r\nA: b\r\n\r"] {
+            assert_eq!(parse_head(raw.as_bytes()), Ok(HeadParse::Partial), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn oversized_head_is_an_error() {
+        let mut raw = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        raw.resize(MAX_HEAD_BYTES + 10, b'a');
+        assert_eq!(parse_head(&raw), Err(ParseError::HeadTooLarge));
+    }
+
+    #[test]
+    fn framing_and_persistence() {
+        use BodyFraming::*;
+        // (raw head, framing, close) — RFC 9112 §6.3 and §9.3.
+        let cases: &[(&str, BodyFraming, bool)] = &[
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Length(5), false),
+            ("HTTP/1.1 200 OK\r\ncontent-length:5\r\n\r\n", Length(5), false),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\n", Length(5), false),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", Empty, false),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", Chunked, false),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", Chunked, false),
+            // §6.3 item 3: chunked wins, and the connection must not be reused.
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 9\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Chunked,
+                true,
+            ),
+            ("HTTP/1.1 200 OK\r\n\r\n", UntilClose, true),
+            ("HTTP/1.1 204 No Content\r\nContent-Length: 7\r\n\r\n", Empty, false),
+            ("HTTP/1.1 304 Not Modified\r\n\r\n", Empty, false),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n", Length(5), true),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: Keep-Alive, Close\r\n\r\n",
+                Length(5),
+                true,
+            ),
+            ("HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\n", Length(5), true),
+            (
+                "HTTP/1.0 200 OK\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\n",
+                Length(5),
+                false,
+            ),
+        ];
+        for (raw, framing, close) in cases {
+            let h = complete(raw);
+            assert_eq!((h.framing, h.close), (*framing, *close), "{raw:?}");
+            assert_eq!(h.head_len, raw.len(), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn malformed_fields() {
+        let cases: &[(&str, ParseError)] = &[
+            ("HTTP/1.1 200 OK\r\nContent-Length: five\r\n\r\n", ParseError::ContentLength),
+            ("HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", ParseError::ContentLength),
+            ("HTTP/1.1 200 OK\r\nContent-Length: 5, 6\r\n\r\n", ParseError::ContentLength),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+                ParseError::ContentLength,
+            ),
+            (
+                "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+                ParseError::ContentLength,
+            ),
+            ("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", ParseError::TransferEncoding),
+            // RFC 9112 §5.1: no whitespace between field name and colon.
+            ("HTTP/1.1 200 OK\r\nContent-Length : 5\r\n\r\n", ParseError::HeaderField),
+            ("HTTP/1.1 200 OK\r\nno colon here\r\n\r\n", ParseError::HeaderField),
+            ("HTTP/1.1 200 OK\r\n: empty name\r\n\r\n", ParseError::HeaderField),
+        ];
+        for (raw, want) in cases {
+            assert_eq!(parse_head(raw.as_bytes()).as_ref(), Err(want), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn content_range_total() {
+        // RFC 9110 §14.4: Content-Range = range-unit SP ( range-resp / unsatisfied-range )
+        let cases: &[(&str, Option<u64>)] = &[
+            ("bytes 0-0/1024", Some(1024)),
+            ("bytes 10-19/*", None),
+            ("bytes */1024", Some(1024)),
+            ("items 0-0/5", None),
+        ];
+        for (value, want) in cases {
+            let raw = format!(
+                "HTTP/1.1 206 Partial\r\nContent-Range: {value}\r\nContent-Length: 1\r\n\r\n"
+            );
+            assert_eq!(complete(&raw).content_range_total, *want, "{value}");
+        }
+    }
+
+    #[test]
+    fn head_followed_by_body_bytes() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcHTTP/1.1";
+        let h = complete(std::str::from_utf8(raw).unwrap());
+        assert_eq!(&raw[h.head_len..h.head_len + 3], b"abc");
+    }
+}

@@ -1,0 +1,79 @@
+//! The `--json` file.
+//!
+//! Stable keys (scripts rely on them): `requests`, `errors`, `duration_s`,
+//! `rate_achieved`, `bytes`, and `latency_us` / `service_time_us`, each with
+//! `p50`, `p90`, `p99`, `p999`, `p9999`, `max`, `mean`. `latency_curve` is
+//! the full percentile curve `ringcast-load plot` draws.
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+
+use super::{percentiles, Summary, PERCENTILES};
+use crate::stats::ErrorKind;
+
+fn histogram_json(h: &Histogram<u64>) -> Value {
+    let (ps, max, mean) = percentiles(h);
+    let mut m = Map::new();
+    for (v, (_, key, _)) in ps.iter().zip(PERCENTILES) {
+        m.insert(key.to_owned(), json!(v));
+    }
+    m.insert("max".to_owned(), json!(max));
+    m.insert("mean".to_owned(), json!(mean));
+    Value::Object(m)
+}
+
+/// `[[percentile, µs], ...]` at HdrHistogram's quantile steps (5 ticks per half distance).
+pub fn curve(h: &Histogram<u64>) -> Value {
+    if h.is_empty() {
+        return json!([]);
+    }
+    let points: Vec<Value> = h
+        .iter_quantiles(5)
+        .map(|v| {
+            json!([v.quantile_iterated_to() * 100.0, h.highest_equivalent(v.value_iterated_to())])
+        })
+        .collect();
+    Value::Array(points)
+}
+
+/// Renders the JSON document.
+pub fn render(s: &Summary) -> Value {
+    let st = &s.stats;
+    let mut errors = Map::new();
+    for k in ErrorKind::ALL {
+        errors.insert(k.name().to_owned(), json!(st.error_count(k)));
+    }
+    let mut doc = json!({
+        "requests": st.requests,
+        "errors": st.total_errors(),
+        "errors_by_kind": errors,
+        "missed": st.missed,
+        "duration_s": s.duration_s,
+        "warmup_s": s.warmup_s,
+        "rate_target": s.rate_target,
+        "rate_achieved": s.rate_achieved(),
+        "bytes": st.bytes,
+        "mb_per_s": s.mb_per_s(),
+        "connections": s.connections,
+        "threads": s.threads,
+        "client_cpu_s": s.client_cpu_s,
+        "client_cpu_us_per_request": s.cpu_us_per_request(),
+        "latency_us": histogram_json(&st.latency_us),
+        "service_time_us": histogram_json(&st.service_time_us),
+        "latency_curve": curve(&st.latency_us),
+    });
+    let hls = &st.hls;
+    if hls.sessions > 0 {
+        doc["hls"] = json!({
+            "viewers": s.connections,
+            "sessions": hls.sessions,
+            "segments": hls.segments,
+            "late_segments": hls.late_segments,
+            "late_share": if hls.segments > 0 { hls.late_segments as f64 / hls.segments as f64 } else { 0.0 },
+            "segment_download_us": histogram_json(&hls.segment_download_us),
+            "startup_us": histogram_json(&hls.startup_us),
+            "stall_us": histogram_json(&hls.stall_us),
+        });
+    }
+    doc
+}

@@ -1,0 +1,183 @@
+//! What each request asks for: weighted URL rotation and random aligned ranges.
+//!
+//! The rotation is precomputed once (smooth weighted round robin, as nginx's
+//! upstream balancer does), so a connection picks its next URL by index with
+//! no shared state: request `j` of connection `k` out of `C` uses slot
+//! `(j * C + k) mod len`. Ranges come from a per-connection xorshift generator
+//! seeded by the connection index, so runs are reproducible.
+
+#![forbid(unsafe_code)]
+
+use std::net::SocketAddr;
+
+/// One server to connect to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    /// `Host` header value.
+    pub authority: String,
+    /// Address resolved at start-up.
+    pub addr: SocketAddr,
+}
+
+/// One request target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Index into [`Workload::origins`].
+    pub origin: usize,
+    /// Path and query.
+    pub path: String,
+    /// Complete length of the resource, known when ranges are requested.
+    pub size: Option<u64>,
+}
+
+/// The fixed request mix of a run.
+#[derive(Debug, Clone, Default)]
+pub struct Workload {
+    /// Distinct servers.
+    pub origins: Vec<Origin>,
+    /// Distinct targets.
+    pub targets: Vec<Target>,
+    /// Rotation of indices into `targets`, each repeated by its weight.
+    pub rotation: Vec<usize>,
+    /// Bytes per range request (`--range-size`), if any.
+    pub range_size: Option<u64>,
+}
+
+impl Workload {
+    /// The target of slot `slot` of the rotation (wraps around).
+    pub fn pick(&self, slot: u64) -> &Target {
+        let len = self.rotation.len() as u64;
+        // `slot % len` < len, which came from a usize, so the conversion cannot fail.
+        let i = usize::try_from(slot % len).unwrap_or(0);
+        &self.targets[self.rotation[i]]
+    }
+}
+
+/// Smooth weighted round robin: spreads each index `weight` times over the cycle.
+pub fn weighted_rotation(weights: &[u32]) -> Vec<usize> {
+    let total: i64 = weights.iter().map(|&w| i64::from(w)).sum();
+    let mut current = vec![0i64; weights.len()];
+    let mut out = Vec::new();
+    for _ in 0..total {
+        for (c, &w) in current.iter_mut().zip(weights) {
+            *c += i64::from(w);
+        }
+        let Some((best, _)) = current.iter().enumerate().max_by_key(|&(i, c)| (*c, -(i as i64)))
+        else {
+            break;
+        };
+        current[best] -= total;
+        out.push(best);
+    }
+    out
+}
+
+/// Parses a `--urls` file: one URL a line, an optional positive integer weight after it;
+/// blank lines and `#` comments are skipped.
+pub fn parse_urls_file(text: &str) -> Result<Vec<(String, u32)>, String> {
+    let mut out = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let url = words.next().unwrap_or_default().to_owned();
+        let weight = match words.next() {
+            None => 1,
+            Some(w) => w
+                .parse::<u32>()
+                .ok()
+                .filter(|&w| (1..=10_000).contains(&w))
+                .ok_or_else(|| format!("line {}: weight must be 1..=10000, got {w:?}", n + 1))?,
+        };
+        if words.next().is_some() {
+            return Err(format!("line {}: expected `URL [WEIGHT]`", n + 1));
+        }
+        out.push((url, weight));
+    }
+    Ok(out)
+}
+
+/// A small, fast, deterministic generator (xorshift64*); not for anything secret.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded from `seed` (any value, including 0).
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `0..n` (`n` > 0); the modulo bias is irrelevant for load spreading.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+}
+
+/// The inclusive byte range `(first, last)` of a random `size`-aligned block of a `len`-byte file.
+///
+/// The last block may be short; `None` for an empty file.
+pub fn aligned_range(rng: &mut Rng, len: u64, size: u64) -> Option<(u64, u64)> {
+    if len == 0 || size == 0 {
+        return None;
+    }
+    let blocks = len.div_ceil(size);
+    let first = rng.below(blocks) * size;
+    let last = (first + size).min(len) - 1;
+    Some((first, last))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_respects_weights_and_spreads() {
+        let cases: &[(&[u32], &[usize])] = &[
+            (&[1], &[0]),
+            (&[1, 1], &[0, 1]),
+            (&[5, 1, 1], &[0, 0, 1, 0, 2, 0, 0]),
+            (&[2, 3], &[1, 0, 1, 0, 1]),
+        ];
+        for (weights, want) in cases {
+            assert_eq!(weighted_rotation(weights), *want, "{weights:?}");
+        }
+    }
+
+    #[test]
+    fn urls_file() {
+        let text = "# comment\nhttp://h/a 3\n\nhttp://h/b\n";
+        assert_eq!(
+            parse_urls_file(text).unwrap(),
+            vec![("http://h/a".to_owned(), 3), ("http://h/b".to_owned(), 1)]
+        );
+        for bad in ["http://h/a 0", "http://h/a x", "http://h/a 1 2"] {
+            assert!(parse_urls_file(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ranges_are_aligned_and_inside_the_file() {
+        let mut rng = Rng::new(7);
+        for (len, size) in [(1u64, 1u64), (10, 3), (1 << 20, 4096), (5000, 4096), (4096, 4096)] {
+            for _ in 0..1000 {
+                let (first, last) = aligned_range(&mut rng, len, size).unwrap();
+                assert_eq!(first % size, 0);
+                assert!(first <= last && last < len, "{len} {size}: {first}-{last}");
+                assert!(last - first < size);
+            }
+        }
+        assert_eq!(aligned_range(&mut rng, 0, 10), None);
+    }
+}
