@@ -42,10 +42,7 @@ fuzz_target!(|data: &[u8]| {
     }
     // Our own validators always pass their own preconditions.
     let own_etag = v.etag.as_bytes();
-    let own = Preconditions {
-        if_match: Some(own_etag),
-        if_range: Some(own_etag),
-        ..Default::default()
-    };
+    let own =
+        Preconditions { if_match: Some(own_etag), if_range: Some(own_etag), ..Default::default() };
     assert_eq!(evaluate(&own, &v), Outcome::Proceed { range_allowed: true });
 });

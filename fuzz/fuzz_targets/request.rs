@@ -11,10 +11,7 @@ use ringcast::http::request::{parse, Limits, Parsed};
 use ringcast::http::{conditional, encoding, range};
 use std::time::UNIX_EPOCH;
 
-const LIMITS: Limits = Limits {
-    max_head_bytes: 8192,
-    max_target_bytes: 2048,
-};
+const LIMITS: Limits = Limits { max_head_bytes: 8192, max_target_bytes: 2048 };
 
 fuzz_target!(|data: &[u8]| {
     let Ok(Parsed::Complete(req, head_len)) = parse(data, &LIMITS) else {
@@ -39,10 +36,7 @@ fuzz_target!(|data: &[u8]| {
         if_unmodified_since: f.if_unmodified_since.as_deref(),
         if_range: f.if_range.as_deref(),
     };
-    let v = conditional::Validators {
-        etag: "\"5f3a-1b2c\"",
-        last_modified: UNIX_EPOCH,
-    };
+    let v = conditional::Validators { etag: "\"5f3a-1b2c\"", last_modified: UNIX_EPOCH };
     let _ = conditional::evaluate(&pre, &v);
     if let Some(ae) = f.accept_encoding.as_deref() {
         let _ = encoding::parse_accept_encoding(ae);

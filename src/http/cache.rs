@@ -80,10 +80,8 @@ impl CacheRules {
     /// The built-in rules with `overrides` (as returned by [`parse_override`]) applied on top,
     /// later ones winning.
     pub fn new(overrides: &[(String, String)]) -> Self {
-        let mut by_extension: HashMap<Box<str>, Option<Box<str>>> = BUILT_IN
-            .iter()
-            .map(|&(e, v)| (e.into(), Some(v.into())))
-            .collect();
+        let mut by_extension: HashMap<Box<str>, Option<Box<str>>> =
+            BUILT_IN.iter().map(|&(e, v)| (e.into(), Some(v.into()))).collect();
         let mut fallback = None;
         for (ext, value) in overrides {
             let value = (!value.is_empty()).then(|| Box::<str>::from(value.as_str()));
@@ -93,10 +91,7 @@ impl CacheRules {
                 by_extension.insert(ext.to_ascii_lowercase().into(), value);
             }
         }
-        CacheRules {
-            by_extension,
-            fallback,
-        }
+        CacheRules { by_extension, fallback }
     }
 
     /// The `Cache-Control` value for a path, by its last extension (case-insensitive), or
@@ -120,14 +115,9 @@ impl Default for CacheRules {
 /// `*` (every extension without a rule); an empty `VALUE` removes the rule. `VALUE` must be
 /// visible ASCII and spaces, since it is written into the response head verbatim.
 pub fn parse_override(arg: &str) -> Result<(String, String), String> {
-    let (ext, value) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("expected EXT=VALUE, got {arg:?}"))?;
-    let ext = if ext.trim() == "*" {
-        "*".to_string()
-    } else {
-        parse_extension(ext)?
-    };
+    let (ext, value) =
+        arg.split_once('=').ok_or_else(|| format!("expected EXT=VALUE, got {arg:?}"))?;
+    let ext = if ext.trim() == "*" { "*".to_string() } else { parse_extension(ext)? };
     let value = value.trim();
     if !value.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
         return Err(format!(

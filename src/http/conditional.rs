@@ -186,10 +186,7 @@ impl<'a> Iterator for EntityTags<'a> {
 
     fn next(&mut self) -> Option<Tag<'a>> {
         // Skip OWS and empty elements.
-        let start = self
-            .rest
-            .iter()
-            .position(|&b| !matches!(b, b' ' | b'\t' | b','))?;
+        let start = self.rest.iter().position(|&b| !matches!(b, b' ' | b'\t' | b','))?;
         let s = &self.rest[start..];
         let (weak, body) = split_weak(s);
         let parsed = if body.first() == Some(&b'"') {
@@ -210,10 +207,7 @@ impl<'a> Iterator for EntityTags<'a> {
         // The member must be followed by OWS and a comma or the end; otherwise it is malformed
         // and the rest of this element is skipped.
         let after = &s[consumed..];
-        let ows = after
-            .iter()
-            .position(|&b| !matches!(b, b' ' | b'\t'))
-            .unwrap_or(after.len());
+        let ows = after.iter().position(|&b| !matches!(b, b' ' | b'\t')).unwrap_or(after.len());
         if ows == after.len() || after[ows] == b',' {
             self.rest = &after[ows..];
             Some(tag)
@@ -283,18 +277,11 @@ mod tests {
     const IMF_AFTER: &str = "Sun, 06 Nov 1994 08:49:38 GMT";
 
     fn v() -> Validators<'static> {
-        Validators {
-            etag: "\"abc\"",
-            last_modified: UNIX_EPOCH + Duration::from_secs(LM),
-        }
+        Validators { etag: "\"abc\"", last_modified: UNIX_EPOCH + Duration::from_secs(LM) }
     }
 
-    const GO: Outcome = Outcome::Proceed {
-        range_allowed: true,
-    };
-    const GO_FULL: Outcome = Outcome::Proceed {
-        range_allowed: false,
-    };
+    const GO: Outcome = Outcome::Proceed { range_allowed: true };
+    const GO_FULL: Outcome = Outcome::Proceed { range_allowed: false };
     const NM: Outcome = Outcome::NotModified;
     const PF: Outcome = Outcome::PreconditionFailed;
 
@@ -342,32 +329,11 @@ mod tests {
             (None, None, Some(ASCTIME), None, None, NM),
             (None, None, Some(IMF_AFTER), None, None, NM),
             (None, None, Some(IMF_BEFORE), None, None, GO),
-            (
-                None,
-                None,
-                Some(" Sun, 06 Nov 1994 08:49:37 GMT "),
-                None,
-                None,
-                NM,
-            ),
+            (None, None, Some(" Sun, 06 Nov 1994 08:49:37 GMT "), None, None, NM),
             // invalid dates are ignored
             (None, None, Some("yesterday"), None, None, GO),
-            (
-                None,
-                None,
-                Some("Sun, 06 Nov 1994 08:49:37 UTC"),
-                None,
-                None,
-                GO,
-            ),
-            (
-                None,
-                None,
-                Some("Sun, 32 Nov 1994 08:49:37 GMT"),
-                None,
-                None,
-                GO,
-            ),
+            (None, None, Some("Sun, 06 Nov 1994 08:49:37 UTC"), None, None, GO),
+            (None, None, Some("Sun, 32 Nov 1994 08:49:37 GMT"), None, None, GO),
             (None, None, Some(""), None, None, GO),
             // more than one member (joined repeated lines) is ignored
             (
@@ -431,19 +397,10 @@ mod tests {
     /// A weak validator of our own never matches strongly (§8.8.3.2).
     #[test]
     fn weak_own_etag() {
-        let weak = Validators {
-            etag: "W/\"abc\"",
-            last_modified: UNIX_EPOCH,
-        };
-        let im = Preconditions {
-            if_match: Some(b"\"abc\""),
-            ..Default::default()
-        };
+        let weak = Validators { etag: "W/\"abc\"", last_modified: UNIX_EPOCH };
+        let im = Preconditions { if_match: Some(b"\"abc\""), ..Default::default() };
         assert_eq!(evaluate(&im, &weak), PF);
-        let inm = Preconditions {
-            if_none_match: Some(b"\"abc\""),
-            ..Default::default()
-        };
+        let inm = Preconditions { if_none_match: Some(b"\"abc\""), ..Default::default() };
         assert_eq!(evaluate(&inm, &weak), NM);
     }
 
@@ -454,15 +411,9 @@ mod tests {
             etag: "\"abc\"",
             last_modified: UNIX_EPOCH + Duration::from_millis(LM * 1000 + 999),
         };
-        let ims = Preconditions {
-            if_modified_since: Some(IMF.as_bytes()),
-            ..Default::default()
-        };
+        let ims = Preconditions { if_modified_since: Some(IMF.as_bytes()), ..Default::default() };
         assert_eq!(evaluate(&ims, &v), NM);
-        let ir = Preconditions {
-            if_range: Some(IMF.as_bytes()),
-            ..Default::default()
-        };
+        let ir = Preconditions { if_range: Some(IMF.as_bytes()), ..Default::default() };
         assert_eq!(evaluate(&ir, &v), GO);
         assert_eq!(secs(UNIX_EPOCH - Duration::from_millis(1500)), -2);
     }
@@ -473,20 +424,11 @@ mod tests {
         assert_eq!(
             got,
             vec![
-                Tag::Etag {
-                    weak: true,
-                    opaque: b"\"a\""
-                },
-                Tag::Etag {
-                    weak: false,
-                    opaque: b"\"b,c\""
-                },
+                Tag::Etag { weak: true, opaque: b"\"a\"" },
+                Tag::Etag { weak: false, opaque: b"\"b,c\"" },
                 Tag::Star,
                 Tag::Invalid,
-                Tag::Etag {
-                    weak: false,
-                    opaque: b"\"\""
-                },
+                Tag::Etag { weak: false, opaque: b"\"\"" },
             ]
         );
     }

@@ -66,31 +66,23 @@ impl Cors {
             // An IPv6 literal (RFC 3986 §3.2.2).
             Some(v6) => {
                 !v6.is_empty()
-                    && v6
-                        .bytes()
-                        .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
+                    && v6.bytes().all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
             }
             None => {
                 !host.is_empty()
-                    && host
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
+                    && host.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'))
             }
         };
         let port_ok = valid_port(port);
         if !host_ok || !port_ok {
-            return Err(format!(
-                "CORS origin {arg:?} must be scheme://host[:port] with no path"
-            ));
+            return Err(format!("CORS origin {arg:?} must be scheme://host[:port] with no path"));
         }
         // Browsers leave a scheme's default port out of the serialized origin.
         let origin = match (scheme, port) {
             ("http", Some("80")) | ("https", Some("443")) => format!("{scheme}://{host}"),
             _ => origin.clone(),
         };
-        Ok(Cors {
-            allow: Allow::Origin(origin),
-        })
+        Ok(Cors { allow: Allow::Origin(origin) })
     }
 
     /// True when the answer depends on the request's `Origin` (one configured origin), so
@@ -138,11 +130,7 @@ impl Cors {
             line(out, "Access-Control-Allow-Origin", origin);
             line(out, "Access-Control-Allow-Methods", ALLOW_METHODS);
             line(out, "Access-Control-Allow-Headers", ALLOW_HEADERS);
-            line(
-                out,
-                "Access-Control-Max-Age",
-                &PREFLIGHT_MAX_AGE_SECS.to_string(),
-            );
+            line(out, "Access-Control-Max-Age", &PREFLIGHT_MAX_AGE_SECS.to_string());
         }
         if self.varies_by_origin() {
             line(out, "Vary", "Origin");
@@ -243,20 +231,11 @@ mod tests {
     #[test]
     fn default_ports_are_dropped() {
         let c = Cors::parse("https://a.example:443").unwrap();
-        assert_eq!(
-            c.allow_origin(Some(b"https://a.example")),
-            Some("https://a.example")
-        );
+        assert_eq!(c.allow_origin(Some(b"https://a.example")), Some("https://a.example"));
         let c = Cors::parse("http://a.example:80").unwrap();
-        assert_eq!(
-            c.allow_origin(Some(b"http://a.example")),
-            Some("http://a.example")
-        );
+        assert_eq!(c.allow_origin(Some(b"http://a.example")), Some("http://a.example"));
         let c = Cors::parse("http://a.example:443").unwrap();
-        assert_eq!(
-            c.allow_origin(Some(b"http://a.example:443")),
-            Some("http://a.example:443")
-        );
+        assert_eq!(c.allow_origin(Some(b"http://a.example:443")), Some("http://a.example:443"));
     }
 
     #[test]

@@ -102,10 +102,7 @@ pub fn parse_accept_encoding(value: &[u8]) -> Accepted {
         let mut q = Some(1000);
         for param in parts {
             let param = trim_ows(param);
-            if let Some(v) = param
-                .strip_prefix(b"q=")
-                .or_else(|| param.strip_prefix(b"Q="))
-            {
+            if let Some(v) = param.strip_prefix(b"q=").or_else(|| param.strip_prefix(b"Q=")) {
                 q = parse_qvalue(v);
             }
         }
@@ -123,10 +120,7 @@ pub fn parse_accept_encoding(value: &[u8]) -> Accepted {
         *slot = Some(slot.map_or(q, |old| old.max(q)));
     }
     let accepts = |explicit: Option<u16>| explicit.or(star).is_some_and(|q| q > 0);
-    Accepted {
-        br: accepts(br),
-        gzip: accepts(gzip),
-    }
+    Accepted { br: accepts(br), gzip: accepts(gzip) }
 }
 
 /// True for paths whose content is text worth serving precompressed: playlists, manifests,
@@ -244,9 +238,7 @@ mod tests {
         ] {
             assert!(precompressible(yes), "{yes}");
         }
-        for no in [
-            "/s.ts", "/s.m4s", "/m.mp4", "/p.png", "/a.gz", "/a.br", "/README", "/.html",
-        ] {
+        for no in ["/s.ts", "/s.m4s", "/m.mp4", "/p.png", "/a.gz", "/a.br", "/README", "/.html"] {
             assert!(!precompressible(no), "{no}");
         }
     }
@@ -261,10 +253,7 @@ mod tests {
         assert_eq!(choose(&acc(true, false), false, true), None);
         assert_eq!(choose(&acc(false, false), true, true), None);
         assert_eq!((Coding::Br.suffix(), Coding::Br.token()), (".br", "br"));
-        assert_eq!(
-            (Coding::Gzip.suffix(), Coding::Gzip.token()),
-            (".gz", "gzip")
-        );
+        assert_eq!((Coding::Gzip.suffix(), Coding::Gzip.token()), (".gz", "gzip"));
     }
 
     proptest! {

@@ -173,15 +173,10 @@ impl MimeTable {
     /// The built-in table with `overrides` (lowercase extension, media type — as returned by
     /// [`parse_override`]) applied on top, later ones winning.
     pub fn new(overrides: &[(String, String)]) -> Self {
-        let mut by_extension: HashMap<Box<str>, Box<str>> = BUILT_IN
-            .iter()
-            .map(|&(ext, t)| (ext.into(), field_value(t).into()))
-            .collect();
+        let mut by_extension: HashMap<Box<str>, Box<str>> =
+            BUILT_IN.iter().map(|&(ext, t)| (ext.into(), field_value(t).into())).collect();
         for (ext, t) in overrides {
-            by_extension.insert(
-                ext.to_ascii_lowercase().into(),
-                field_value(t.trim()).into(),
-            );
+            by_extension.insert(ext.to_ascii_lowercase().into(), field_value(t.trim()).into());
         }
         MimeTable { by_extension }
     }
@@ -232,17 +227,10 @@ pub(crate) fn parse_extension(ext: &str) -> Result<String, String> {
         return Err("empty extension".to_string());
     }
     if ext.len() > MAX_EXTENSION_BYTES {
-        return Err(format!(
-            "extension {ext:?} is longer than {MAX_EXTENSION_BYTES} bytes"
-        ));
+        return Err(format!("extension {ext:?} is longer than {MAX_EXTENSION_BYTES} bytes"));
     }
-    if !ext
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'~'))
-    {
-        return Err(format!(
-            "extension {ext:?} may hold only letters, digits and - _ + ~"
-        ));
+    if !ext.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'~')) {
+        return Err(format!("extension {ext:?} may hold only letters, digits and - _ + ~"));
     }
     Ok(ext.to_ascii_lowercase())
 }
@@ -256,9 +244,8 @@ fn is_tchar(b: u8) -> bool {
 /// `type/subtype` of tokens (§8.3.1), optionally followed by `;` parameters of visible
 /// characters. Returns the lowercase extension (leading dot removed) and the type.
 pub fn parse_override(arg: &str) -> Result<(String, String), String> {
-    let (ext, media_type) = arg
-        .split_once('=')
-        .ok_or_else(|| format!("expected EXT=TYPE, got {arg:?}"))?;
+    let (ext, media_type) =
+        arg.split_once('=').ok_or_else(|| format!("expected EXT=TYPE, got {arg:?}"))?;
     let ext = parse_extension(ext)?;
     let media_type = media_type.trim();
     let (essence, params) = media_type.split_once(';').unwrap_or((media_type, ""));
@@ -266,18 +253,11 @@ pub fn parse_override(arg: &str) -> Result<(String, String), String> {
         !t.is_empty() && !s.is_empty() && t.bytes().all(is_tchar) && s.bytes().all(is_tchar)
     });
     if !valid_essence {
-        return Err(format!(
-            "media type {media_type:?} is not of the form type/subtype"
-        ));
+        return Err(format!("media type {media_type:?} is not of the form type/subtype"));
     }
     // Parameters end up in a header field: forbid control characters (CR, LF, NUL, ...).
-    if !params
-        .bytes()
-        .all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic())
-    {
-        return Err(format!(
-            "media type {media_type:?} contains control or non-ASCII characters"
-        ));
+    if !params.bytes().all(|b| b == b' ' || b == b'\t' || b.is_ascii_graphic()) {
+        return Err(format!("media type {media_type:?} contains control or non-ASCII characters"));
     }
     Ok((ext, media_type.to_string()))
 }
@@ -290,10 +270,7 @@ mod tests {
     fn lookups() {
         let t = MimeTable::default();
         let cases: &[(&str, &str)] = &[
-            (
-                "/live/index.m3u8",
-                "application/vnd.apple.mpegurl; charset=utf-8",
-            ),
+            ("/live/index.m3u8", "application/vnd.apple.mpegurl; charset=utf-8"),
             ("seg00001.ts", "video/mp2t"),
             ("chunk-1.m4s", "video/iso.segment"),
             ("movie.mp4", "video/mp4"),
@@ -352,22 +329,12 @@ mod tests {
     fn override_parsing() {
         let ok: &[(&str, (&str, &str))] = &[
             ("ts=video/mp2t", ("ts", "video/mp2t")),
-            (
-                ".M3U8=application/x-mpegURL",
-                ("m3u8", "application/x-mpegURL"),
-            ),
+            (".M3U8=application/x-mpegURL", ("m3u8", "application/x-mpegURL")),
             ("x= text/plain ", ("x", "text/plain")),
-            (
-                "x=text/plain; charset=us-ascii",
-                ("x", "text/plain; charset=us-ascii"),
-            ),
+            ("x=text/plain; charset=us-ascii", ("x", "text/plain; charset=us-ascii")),
         ];
         for (arg, (e, t)) in ok {
-            assert_eq!(
-                parse_override(arg),
-                Ok((e.to_string(), t.to_string())),
-                "{arg}"
-            );
+            assert_eq!(parse_override(arg), Ok((e.to_string(), t.to_string())), "{arg}");
         }
         let bad = [
             "ts",

@@ -99,19 +99,14 @@ impl<'a> Num<'a> {
             return None;
         }
         let first_nonzero = s.iter().position(|&b| b != b'0').unwrap_or(s.len());
-        Some(Num {
-            digits: &s[first_nonzero..],
-        })
+        Some(Num { digits: &s[first_nonzero..] })
     }
 
     /// The value, saturated at `u64::MAX`.
     fn saturating(self) -> u64 {
         let mut v: u64 = 0;
         for &d in self.digits {
-            v = match v
-                .checked_mul(10)
-                .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            {
+            v = match v.checked_mul(10).and_then(|v| v.checked_add(u64::from(d - b'0'))) {
                 Some(v) => v,
                 None => return u64::MAX,
             };
@@ -129,10 +124,7 @@ impl<'a> Num<'a> {
 #[derive(Clone, Copy)]
 enum Spec<'a> {
     /// `first-pos "-" [ last-pos ]`
-    Int {
-        first: Num<'a>,
-        last: Option<Num<'a>>,
-    },
+    Int { first: Num<'a>, last: Option<Num<'a>> },
     /// `"-" suffix-length`
     Suffix(Num<'a>),
 }
@@ -166,10 +158,7 @@ fn parse_spec(s: &[u8]) -> Option<Spec<'_>> {
     if last.less_than(first) {
         return None;
     }
-    Some(Spec::Int {
-        first,
-        last: Some(last),
-    })
+    Some(Spec::Int { first, last: Some(last) })
 }
 
 /// Resolves a valid spec against the representation length: `None` when unsatisfiable (§14.1.1).
@@ -183,19 +172,13 @@ fn resolve(spec: Spec<'_>, len: u64) -> Option<ByteRange> {
             }
             // §14.1.1: a last-pos absent or >= length means "the remainder of the representation".
             let end_inclusive = last.map_or(len - 1, |l| l.saturating().min(len - 1));
-            Some(ByteRange {
-                start,
-                len: end_inclusive - start + 1,
-            })
+            Some(ByteRange { start, len: end_inclusive - start + 1 })
         }
         Spec::Suffix(n) => {
             // §14.1.1: a suffix-range is satisfiable iff suffix-length is non-zero; a suffix
             // longer than the representation selects all of it.
             let n = n.saturating().min(len);
-            (n > 0).then(|| ByteRange {
-                start: len - n,
-                len: n,
-            })
+            (n > 0).then(|| ByteRange { start: len - n, len: n })
         }
     }
 }
@@ -266,11 +249,7 @@ pub fn evaluate(header: &[u8], len: u64, max_ranges: usize) -> RangeDecision {
         return RangeDecision::Full;
     }
     if len == 0 {
-        return if empty_suffix_hit {
-            RangeDecision::Full
-        } else {
-            RangeDecision::NotSatisfiable
-        };
+        return if empty_suffix_hit { RangeDecision::Full } else { RangeDecision::NotSatisfiable };
     }
     match (satisfiable, only) {
         (0, _) | (_, None) => RangeDecision::NotSatisfiable,
@@ -345,11 +324,7 @@ mod tests {
             ("bytes=1000-", 1000, NotSatisfiable),
             ("bytes=1000-2000", 1000, NotSatisfiable),
             ("bytes=99999999999999999999-", 1000, NotSatisfiable),
-            (
-                "bytes=99999999999999999998-99999999999999999999",
-                1000,
-                NotSatisfiable,
-            ),
+            ("bytes=99999999999999999998-99999999999999999999", 1000, NotSatisfiable),
             ("bytes=1000-1000,2000-", 1000, NotSatisfiable),
             // one satisfiable among unsatisfiable ones: just that one, as a single part
             ("bytes=2000-3000,5-9", 1000, Single(br(5, 5))),
@@ -357,11 +332,7 @@ mod tests {
             // §14.1.1 last-pos < first-pos: the whole set is invalid => ignored
             ("bytes=5-4", 1000, Full),
             ("bytes=0-1,5-4", 1000, Full),
-            (
-                "bytes=99999999999999999999-99999999999999999998",
-                1000,
-                Full,
-            ),
+            ("bytes=99999999999999999999-99999999999999999998", 1000, Full),
             // leading zeros are digits like any other
             ("bytes=007-010", 1000, Single(br(7, 4))),
             // §14.1: the unit is case-insensitive
@@ -405,11 +376,7 @@ mod tests {
             ("bytes=0-,-5", 10, Single(br(0, 10))),
             ("bytes=0-1,3-4,2-2", 10, Single(br(0, 5))),
             ("bytes=0-1,3-4,7-8,4-6", 10, Multi(vec![br(0, 2), br(3, 6)])),
-            (
-                "bytes=0-1,3-4,6-7",
-                10,
-                Multi(vec![br(0, 2), br(3, 2), br(6, 2)]),
-            ),
+            ("bytes=0-1,3-4,6-7", 10, Multi(vec![br(0, 2), br(3, 2), br(6, 2)])),
             // empty representation (§14.1.1: only a non-zero suffix is satisfiable)
             ("bytes=0-", 0, NotSatisfiable),
             ("bytes=0-0", 0, NotSatisfiable),
@@ -423,11 +390,7 @@ mod tests {
             ("bytes=-1", 1, Single(br(0, 1))),
             ("bytes=1-", 1, NotSatisfiable),
             // the largest length
-            (
-                "bytes=18446744073709551614-",
-                u64::MAX,
-                Single(br(u64::MAX - 1, 1)),
-            ),
+            ("bytes=18446744073709551614-", u64::MAX, Single(br(u64::MAX - 1, 1))),
             ("bytes=-3", u64::MAX, Single(br(u64::MAX - 3, 3))),
         ];
         for (header, len, want) in cases {
@@ -442,9 +405,7 @@ mod tests {
     /// The cap counts range-specs as written; past it the field is ignored (200).
     #[test]
     fn range_count_cap() {
-        let at_cap = (0..4)
-            .map(|i| format!("{}-{}", i * 10, i * 10))
-            .collect::<Vec<_>>();
+        let at_cap = (0..4).map(|i| format!("{}-{}", i * 10, i * 10)).collect::<Vec<_>>();
         let header = format!("bytes={}", at_cap.join(","));
         assert!(matches!(evaluate(header.as_bytes(), 100, 4), Multi(v) if v.len() == 4));
         assert_eq!(evaluate(header.as_bytes(), 100, 3), Full);
