@@ -44,12 +44,12 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The target of slot `slot` of the rotation (wraps around).
-    pub fn pick(&self, slot: u64) -> &Target {
+    /// Index into `targets` of slot `slot` of the rotation (wraps around).
+    pub fn pick(&self, slot: u64) -> usize {
         let len = self.rotation.len() as u64;
         // `slot % len` < len, which came from a usize, so the conversion cannot fail.
         let i = usize::try_from(slot % len).unwrap_or(0);
-        &self.targets[self.rotation[i]]
+        self.rotation[i]
     }
 }
 

@@ -3,8 +3,8 @@
 //! [`Conn::exchange`] sends the prepared request and reads one response:
 //! the head through an io_uring read into the connection's buffer, the body
 //! either the same way (copied, so it can be checksummed or kept) or, with
-//! `--discard`, dropped in the kernel by `recv(MSG_TRUNC)` (see
-//! [`super::discard`]). Requests are never pipelined.
+//! `--discard`, dropped in the kernel by an io_uring `recv(MSG_TRUNC)` (see
+//! [`crate::sys::uring`]). Requests are never pipelined.
 //!
 //! On any error, on a timeout (the caller drops the future; tokio-uring then
 //! cancels the in-flight operation and keeps its buffer alive until the kernel
@@ -17,13 +17,12 @@ use std::mem;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
-use tokio_uring::buf::BoundedBuf;
 use tokio_uring::net::TcpStream;
 
-use super::discard::Discarder;
 use super::ThreadCtx;
 use crate::http::{parse_head, BodyFraming, ChunkedDecoder, HeadParse, ParseError};
 use crate::stats::ErrorKind;
+use crate::sys::uring;
 
 /// Receive buffer size; one io_uring read fills at most this much.
 const READ_BUF_BYTES: usize = 64 * 1024;
@@ -64,7 +63,6 @@ pub struct Failure {
 }
 
 struct Link {
-    discarder: Option<Discarder>,
     origin: usize,
     stream: TcpStream,
 }
@@ -137,12 +135,7 @@ impl Conn {
         let stream = TcpStream::connect(addr).await.map_err(|_| ErrorKind::Connect)?;
         // Requests are single small writes; Nagle would only delay them.
         stream.set_nodelay(true).map_err(|_| ErrorKind::Connect)?;
-        let discarder = if self.ctx.cfg.discard {
-            Some(Discarder::new(stream.as_raw_fd()).map_err(|_| ErrorKind::Connect)?)
-        } else {
-            None
-        };
-        self.link = Some(Link { discarder, origin, stream });
+        self.link = Some(Link { origin, stream });
         Ok(())
     }
 
@@ -154,9 +147,8 @@ impl Conn {
         if buf.capacity() - len < max.min(READ_BUF_BYTES) {
             buf.reserve(max.min(READ_BUF_BYTES));
         }
-        let end = len + max.min(buf.capacity() - len);
-        let (res, slice) = link.stream.read(buf.slice(len..end)).await;
-        self.buf = slice.into_inner();
+        let (res, buf) = uring::recv(link.stream.as_raw_fd(), buf, max).await;
+        self.buf = buf;
         let n = res.map_err(|e| io_kind(&e))?;
         self.received += n as u64;
         Ok(n)
@@ -172,7 +164,7 @@ impl Conn {
         {
             let link = self.link.as_ref().ok_or(ErrorKind::Reset)?;
             let req = mem::take(&mut self.req);
-            let (res, req) = link.stream.write_all(req).await;
+            let (res, req) = uring::send_all(link.stream.as_raw_fd(), req).await;
             self.req = req;
             res.map_err(|e| io_kind(&e))?;
         }
@@ -219,13 +211,20 @@ impl Conn {
                 sink(&self.buf[..buffered]);
                 self.buf.drain(..buffered);
                 let mut remaining = len - buffered as u64;
-                if discard && remaining > 0 {
-                    let link = self.link.as_ref().ok_or(ErrorKind::Reset)?;
-                    let discarder = link.discarder.as_ref().ok_or(ErrorKind::Reset)?;
-                    let dropped = discarder.discard(&self.ctx, remaining).await;
-                    self.received += dropped.bytes;
-                    remaining -= dropped.bytes;
-                    dropped.result?;
+                if discard {
+                    let fd = self.link.as_ref().ok_or(ErrorKind::Reset)?.stream.as_raw_fd();
+                    let span = self.ctx.discard_buf.clone().ok_or(ErrorKind::Reset)?;
+                    while remaining > 0 {
+                        let want = usize::try_from(remaining).unwrap_or(usize::MAX);
+                        let n = uring::recv_discard(fd, span.clone(), want)
+                            .await
+                            .map_err(|e| io_kind(&e))?;
+                        if n == 0 {
+                            return Err(ErrorKind::ShortBody);
+                        }
+                        self.received += n as u64;
+                        remaining -= n as u64;
+                    }
                 }
                 while remaining > 0 {
                     let want = usize::try_from(remaining).unwrap_or(usize::MAX);

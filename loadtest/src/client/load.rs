@@ -41,6 +41,17 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
     let mut conn = Conn::new(ctx.clone());
     let mut rng = Rng::new(k);
     let mode = BodyMode { keep: false, checksum: cfg.checksum.is_some(), discard: cfg.discard };
+    // Without ranges every target's request is fixed: format each once, copy it per request.
+    let fixed_requests: Vec<Vec<u8>> = cfg
+        .workload
+        .targets
+        .iter()
+        .map(|t| {
+            let mut req = Vec::new();
+            write_get(&mut req, &cfg.workload.origins[t.origin].authority, &t.path, None);
+            req
+        })
+        .collect();
     let mut j = 0u64;
     while share.map_or(true, |s| j < s) {
         let now = monotonic_ns();
@@ -66,13 +77,20 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
         }
 
         let slot = open.as_ref().map_or(j * connections + k, |o| o.slot(j));
-        let target = cfg.workload.pick(slot);
-        let origin = &cfg.workload.origins[target.origin];
+        let target_index = cfg.workload.pick(slot);
+        let target = &cfg.workload.targets[target_index];
         let range = match (cfg.workload.range_size, target.size) {
             (Some(size), Some(len)) => aligned_range(&mut rng, len, size),
             _ => None,
         };
-        write_get(conn.request_buf(), &origin.authority, &target.path, range);
+        if range.is_some() {
+            let origin = &cfg.workload.origins[target.origin];
+            write_get(conn.request_buf(), &origin.authority, &target.path, range);
+        } else {
+            let req = conn.request_buf();
+            req.clear();
+            req.extend_from_slice(&fixed_requests[target_index]);
+        }
 
         let sent = monotonic_ns();
         let result = tokio::time::timeout(cfg.timeout, conn.exchange(target.origin, mode)).await;

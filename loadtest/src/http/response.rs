@@ -97,6 +97,11 @@ pub fn parse_head(buf: &[u8]) -> Result<HeadParse, ParseError> {
             break;
         }
         let (name, value) = split_field(line)?;
+        // Dispatch on length first: most fields (Date, Server, ETag, ...) are skipped
+        // without a single case-insensitive comparison.
+        if !matches!(name.len(), 10 | 13 | 14 | 17) {
+            continue;
+        }
         if name.eq_ignore_ascii_case(b"content-length") {
             // RFC 9112 §6.3 item 5: a list of identical values may be accepted; anything else is invalid.
             for part in value.split(|&b| b == b',') {

@@ -8,11 +8,10 @@
 //! - [`pin_current_thread`]: `sched_setaffinity(2)` for one-thread-per-CPU.
 //! - [`TimerFd`]: an absolute `CLOCK_MONOTONIC` `timerfd` (Linux 2.6.25), so an
 //!   open-loop send waits with hrtimer precision instead of tokio's 1 ms wheel.
-//! - [`recv_discard`]: `recv(2)` with `MSG_TRUNC | MSG_DONTWAIT`; on a TCP socket
-//!   `MSG_TRUNC` drops the queued bytes without copying them to user memory
-//!   (Linux 2.4.4+, see `tcp(7)`).
-//! - [`dup_fd`] and [`register_readable`]: readiness waits through the runtime's
-//!   epoll reactor, on descriptors the registration owns.
+//! - [`uring`]: socket send/receive operations on the thread's io_uring,
+//!   including receives with `MSG_TRUNC` that drop bytes without copying them.
+//! - [`register_readable`]: readiness waits through the runtime's epoll
+//!   reactor, on descriptors the registration owns (the timers).
 //! - [`cpu_time_ns`]: `getrusage(RUSAGE_SELF)`, the process's user + system CPU.
 
 use std::io;
@@ -20,6 +19,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
+
+pub mod uring;
 
 /// Nanoseconds on `CLOCK_MONOTONIC`.
 pub fn monotonic_ns() -> u64 {
@@ -152,30 +153,57 @@ impl AsRawFd for TimerFd {
     }
 }
 
-/// Bytes the discard buffer spans: the most one `recv_discard` call may drop.
+/// Bytes the discard span covers: the most one discarding receive may drop.
 pub const DISCARD_SPAN: usize = 16 << 20;
 
-/// A buffer handed to `recv(MSG_TRUNC)` only to satisfy its `(ptr, len)` contract.
+/// Address space handed to `recv(MSG_TRUNC)` only to satisfy its `(ptr, len)` contract.
 ///
-/// With `MSG_TRUNC` on TCP the kernel never copies into it, so its pages are
-/// never touched: `vec![0; n]` comes from zero-filled `mmap` pages that stay
-/// unmapped, costing address space but no memory.
+/// With `MSG_TRUNC` on TCP the kernel never copies into it, and no code in this
+/// process reads or writes it, so its pages are never touched: a zeroed
+/// allocation this large comes from fresh `mmap` pages, which cost address
+/// space but no memory until written.
 #[derive(Debug)]
 pub struct DiscardBuf {
-    span: Vec<u8>,
+    ptr: std::ptr::NonNull<u8>,
 }
 
 impl DiscardBuf {
+    const LAYOUT: std::alloc::Layout = match std::alloc::Layout::from_size_align(DISCARD_SPAN, 4096)
+    {
+        Ok(l) => l,
+        Err(_) => panic!("valid layout"),
+    };
+
     /// Reserves [`DISCARD_SPAN`] bytes of address space.
     pub fn new() -> Self {
-        Self { span: vec![0u8; DISCARD_SPAN] }
+        // SAFETY: LAYOUT has a non-zero size.
+        let raw = unsafe { std::alloc::alloc_zeroed(Self::LAYOUT) };
+        let ptr = std::ptr::NonNull::new(raw)
+            .unwrap_or_else(|| std::alloc::handle_alloc_error(Self::LAYOUT));
+        Self { ptr }
+    }
+
+    /// Span length in bytes.
+    pub fn len(&self) -> usize {
+        DISCARD_SPAN
+    }
+
+    /// Whether the span is empty (never).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Pointer the kernel may be told to write up to [`DiscardBuf::len`] bytes to.
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
     }
 }
 
-impl DiscardBuf {
-    /// A zero-length buffer for runs without `--discard`.
-    pub fn empty() -> Self {
-        Self { span: Vec::new() }
+impl Drop for DiscardBuf {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` came from alloc_zeroed with LAYOUT and is freed once, here. Callers keep
+        // the buffer alive (tokio-uring holds it as an operation's data) until the kernel is done.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), Self::LAYOUT) };
     }
 }
 
@@ -185,28 +213,9 @@ impl Default for DiscardBuf {
     }
 }
 
-/// Drops up to `max` queued bytes from TCP socket `fd` without copying them.
-///
-/// Returns the bytes dropped (0 = the peer closed), or `WouldBlock` when nothing is queued.
-pub fn recv_discard(fd: RawFd, buf: &mut DiscardBuf, max: usize) -> io::Result<usize> {
-    let len = max.min(buf.span.len());
-    // SAFETY: `buf.span` is valid and writable for `len` bytes (len <= its length),
-    // so even a kernel that ignored MSG_TRUNC would stay inside it. MSG_DONTWAIT keeps
-    // the call non-blocking on a blocking socket without changing its O_NONBLOCK flag,
-    // which the io_uring reads on the same socket rely on being clear.
-    let n = unsafe {
-        libc::recv(fd, buf.span.as_mut_ptr().cast(), len, libc::MSG_TRUNC | libc::MSG_DONTWAIT)
-    };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n.unsigned_abs())
-}
-
 /// A type that owns its file descriptor and closes it only when dropped.
 pub trait OwnedDescriptor: AsRawFd {}
 
-impl OwnedDescriptor for OwnedFd {}
 impl OwnedDescriptor for TimerFd {}
 
 /// Registers `inner` with the current tokio reactor for read readiness.
@@ -216,16 +225,4 @@ pub fn register_readable<T: OwnedDescriptor>(inner: T) -> io::Result<AsyncFd<T>>
     // SAFETY: tokio requires the descriptor to stay open and unreplaced while registered.
     // `T` owns it and closes it only on drop, and `AsyncFd` deregisters before it drops `T`.
     unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(io::Error::from)
-}
-
-/// Duplicates `fd` (`dup(2)`, close-on-exec), so a registration can own its own descriptor
-/// for the same socket while the original stays with its owner.
-pub fn dup_fd(fd: RawFd) -> io::Result<OwnedFd> {
-    // SAFETY: F_DUPFD_CLOEXEC takes no pointers; an invalid `fd` yields EBADF, not UB.
-    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 0) };
-    if new < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `new` is a freshly created descriptor nobody else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(new) })
 }
