@@ -44,7 +44,7 @@ impl OpenLoop {
         let mut n = 0;
         let mut j = j_from;
         // Bounded: stops at the first request at or after end_ns.
-        while limit.map_or(true, |l| j < l) && self.intended_ns(j) < end_ns {
+        while !matches!(limit, Some(l) if j >= l) && self.intended_ns(j) < end_ns {
             n += 1;
             j += 1;
         }

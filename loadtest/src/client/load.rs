@@ -53,7 +53,7 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
         })
         .collect();
     let mut j = 0u64;
-    while share.map_or(true, |s| j < s) {
+    while !matches!(share, Some(s) if j >= s) {
         let now = monotonic_ns();
         let intended = match &open {
             Some(o) => o.intended_ns(j),

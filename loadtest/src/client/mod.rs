@@ -132,11 +132,7 @@ pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io:
     let entries =
         u32::try_from((mine.len() * 4).next_power_of_two().clamp(256, 32768)).unwrap_or(4096);
     let task_ctx = ctx.clone();
-    // COOP_TASKRUN (Linux 5.19): completions are run at the thread's next kernel entry
-    // instead of interrupting it with an IPI; this thread only ever waits in the kernel anyway.
-    let mut uring = tokio_uring::uring_builder();
-    uring.setup_coop_taskrun();
-    tokio_uring::builder().entries(entries).uring_builder(&uring).start(async move {
+    tokio_uring::builder().entries(entries).start(async move {
         let mut tasks = Vec::with_capacity(mine.len());
         for k in mine {
             let ctx = task_ctx.clone();
