@@ -17,8 +17,8 @@
 //!   request and CPU per GB at the end.
 //!
 //! A strategy the binary rejects (an unknown `--body-strategy` value) is skipped with a note.
-//! The binary is built with `cargo build --release --bin ringcast` when missing; set
-//! `RINGCAST_BIN` to use another one. Bodies are created once under `target/bench-data/` and
+//! `cargo bench` builds the binary (`target/release/ringcast`, the bench profile inherits the
+//! release one) before the bench; set `RINGCAST_BIN` to measure another build. Bodies are created once under `target/bench-data/` and
 //! reused. Figures, machine and date are in `docs/benchmarks.md`.
 
 use std::fmt::Write as _;
@@ -47,8 +47,11 @@ const SIZES: [u64; 7] = [KIB, 16 * KIB, 64 * KIB, 256 * KIB, MIB, 4 * MIB, 64 * 
 const SERVER_CPU: usize = 0;
 const CLIENT_CPU: usize = 1;
 
-/// Bytes served per strategy and size in the CPU-time phase (bounded by the request counts).
+/// Bytes served per strategy and size in the CPU-time phase (bounded by the request counts
+/// and by [`CPU_PHASE_TIME`]).
 const CPU_PHASE_BYTES: u64 = 2 * GIB;
+/// The CPU-time phase stops after this long (once [`CPU_PHASE_MIN_REQUESTS`] are done).
+const CPU_PHASE_TIME: Duration = Duration::from_secs(4);
 const CPU_PHASE_MIN_REQUESTS: u64 = 4;
 const CPU_PHASE_MAX_REQUESTS: u64 = 20_000;
 
@@ -88,23 +91,11 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The server binary: `RINGCAST_BIN`, else `target/release/ringcast`, built when missing.
+/// The server binary: `RINGCAST_BIN`, else the `ringcast` binary cargo builds (release
+/// profile) alongside this bench, `target/release/ringcast`.
 fn server_binary() -> PathBuf {
-    if let Some(bin) = std::env::var_os("RINGCAST_BIN") {
-        return PathBuf::from(bin);
-    }
-    let bin = manifest_dir().join("target/release/ringcast");
-    if !bin.exists() {
-        eprintln!("{} missing: cargo build --release --bin ringcast", bin.display());
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "--release", "--bin", "ringcast"])
-            .current_dir(manifest_dir())
-            .status()
-            .expect("running cargo build");
-        assert!(status.success(), "cargo build --release --bin ringcast failed");
-    }
-    bin
+    std::env::var_os("RINGCAST_BIN")
+        .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_ringcast")), PathBuf::from)
 }
 
 /// Creates `dir/body-<size>.bin` unless a file of that length is already there.
@@ -316,12 +307,16 @@ struct CpuRow {
 }
 
 fn cpu_phase(server: &Server, client: &mut Client, request: &[u8], size: u64) -> CpuRow {
-    let requests = (CPU_PHASE_BYTES / size).clamp(CPU_PHASE_MIN_REQUESTS, CPU_PHASE_MAX_REQUESTS);
+    let planned = (CPU_PHASE_BYTES / size).clamp(CPU_PHASE_MIN_REQUESTS, CPU_PHASE_MAX_REQUESTS);
     let hz = clock_ticks_per_second();
     let before = cpu_time(server.pid());
     let start = Instant::now();
-    for _ in 0..requests {
+    let mut requests = 0;
+    while requests < planned
+        && (requests < CPU_PHASE_MIN_REQUESTS || start.elapsed() < CPU_PHASE_TIME)
+    {
         client.get(request).expect("GET in the CPU phase");
+        requests += 1;
     }
     let wall = start.elapsed();
     let after = cpu_time(server.pid());
@@ -395,6 +390,8 @@ fn main() {
         eprintln!("note: cannot pin the client to CPU {CLIENT_CPU} ({e}); figures will mix");
     }
     let mut criterion = Criterion::default().configure_from_args();
+    // `cargo test --benches` runs each bench once to check it works; skip the CPU phase then.
+    let test_mode = std::env::args().any(|a| a == "--test");
 
     let root = manifest_dir().join("target/bench-data");
     fs::create_dir_all(&root).expect("creating target/bench-data");
@@ -436,17 +433,27 @@ fn main() {
         let mut g = criterion.benchmark_group(format!("body/{}", size_label(size)));
         configure(&mut g, size);
         g.throughput(Throughput::Bytes(size));
-        for (server, client) in &mut servers {
+        let mut selected = Vec::new();
+        for (i, (server, client)) in servers.iter_mut().enumerate() {
+            // Criterion calls the closure only for ids its filter selects: the CPU phase
+            // follows the same selection.
             g.bench_function(BenchmarkId::from_parameter(server.strategy), |b| {
+                selected.push(i);
                 b.iter(|| client.get(&request).expect("GET"));
             });
         }
         g.finish();
-        for (server, client) in &mut servers {
-            rows.push(cpu_phase(server, client, &request, size));
+        selected.dedup();
+        if !test_mode {
+            for i in selected {
+                let (server, client) = &mut servers[i];
+                rows.push(cpu_phase(server, client, &request, size));
+            }
         }
     }
-    print_cpu_table(&rows);
+    if !rows.is_empty() {
+        print_cpu_table(&rows);
+    }
     drop(servers);
     criterion.final_summary();
 }
