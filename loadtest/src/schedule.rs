@@ -1,35 +1,35 @@
 //! Open-loop request schedule: when each request was meant to be sent.
 //!
-//! With `--rate R` over `C` connections, the run's requests are evenly spaced
-//! `1/R` apart, dealt round robin to the connections: request `j` of
-//! connection `k` is global slot `s = j·C + k`, intended at `start + s/R`.
-//! A connection still busy at its next slot sends late, and the lateness is
-//! part of that request's latency (coordinated-omission correction); the
-//! service time, from the actual send, is recorded beside it. Pure
-//! arithmetic, no clock: the caller supplies times.
+//! With `--rate R` over `L` lanes (one per worker thread), the run's requests
+//! are evenly spaced `1/R` apart, dealt round robin to the lanes: request `j`
+//! of lane `k` is global slot `s = j·L + k`, intended at `start + s/R`. A
+//! request sent after its slot (no connection was free) carries the lateness
+//! in its latency (coordinated-omission correction); the service time, from
+//! the actual send, is recorded beside it. Pure arithmetic, no clock: the
+//! caller supplies times.
 
 #![forbid(unsafe_code)]
 
-/// One connection's share of an open-loop schedule.
+/// One lane.s share of an open-loop schedule.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct OpenLoop {
     /// Time of slot 0, ns.
     pub start_ns: u64,
-    /// Requests per second over all connections.
+    /// Requests per second over all lanes.
     pub rate: f64,
     /// Connections sharing the schedule.
-    pub connections: u64,
-    /// This connection's index.
+    pub lanes: u64,
+    /// This lane.s index.
     pub index: u64,
 }
 
 impl OpenLoop {
-    /// Global slot of this connection's request `j`.
+    /// Global slot of this lane.s request `j`.
     pub fn slot(&self, j: u64) -> u64 {
-        j * self.connections + self.index
+        j * self.lanes + self.index
     }
 
-    /// Intended send time of this connection's request `j`, ns.
+    /// Intended send time of this lane.s request `j`, ns.
     pub fn intended_ns(&self, j: u64) -> u64 {
         // f64 is exact to 2^53 ns (104 days) of schedule; the product is rounded down.
         let offset = self.slot(j) as f64 * 1e9 / self.rate;
@@ -39,7 +39,7 @@ impl OpenLoop {
         self.start_ns + offset
     }
 
-    /// How many of this connection's requests `j_from..limit` are intended before `end_ns`.
+    /// How many of this lane.s requests `j_from..limit` are intended before `end_ns`.
     pub fn due_before(&self, j_from: u64, end_ns: u64, limit: Option<u64>) -> u64 {
         let mut n = 0;
         let mut j = j_from;
@@ -65,7 +65,7 @@ mod tests {
     fn slots_interleave_evenly() {
         // 1000 req/s over 4 connections: the run's requests are 1 ms apart.
         let conns: Vec<OpenLoop> = (0..4)
-            .map(|index| OpenLoop { start_ns: 5_000, rate: 1000.0, connections: 4, index })
+            .map(|index| OpenLoop { start_ns: 5_000, rate: 1000.0, lanes: 4, index })
             .collect();
         let mut times: Vec<u64> =
             conns.iter().flat_map(|c| (0..3).map(|j| c.intended_ns(j))).collect();
@@ -76,7 +76,7 @@ mod tests {
 
     #[test]
     fn due_before_counts_the_remaining_slots() {
-        let c = OpenLoop { start_ns: 0, rate: 100.0, connections: 2, index: 1 };
+        let c = OpenLoop { start_ns: 0, rate: 100.0, lanes: 2, index: 1 };
         // Slots 1, 3, 5, 7, 9 are at 10, 30, 50, 70, 90 ms: five before 100 ms.
         let cases: &[(u64, u64, Option<u64>, u64)] = &[
             (0, 100_000_000, None, 5),

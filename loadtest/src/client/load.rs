@@ -1,12 +1,19 @@
 //! The request loop of one connection, closed or open loop.
 //!
-//! Closed loop (no `--rate`): send, wait for the response, send the next; the
-//! intended time is the send time, so latency equals service time. Open loop:
-//! wait for the connection's next slot of the [`OpenLoop`] schedule; if the
-//! previous response arrives after that slot, send at once and charge the
-//! delay to the request's latency. Requests still due when the run ends but
-//! never sent are counted as `missed`, so an overloaded server cannot make
-//! its backlog vanish from the report.
+//! Each thread owns a lane of the run: its share of `--requests` and, in open
+//! loop, every `T`-th slot of the [`OpenLoop`] schedule. The thread's
+//! connections take the lane's requests in order from a shared ticket counter
+//! (a `Cell`: one thread, no lock), so the next request goes to whichever
+//! connection is free first. A connection stuck on a slow response therefore
+//! does not hold back requests an idle connection could send; when every
+//! connection is busy, due requests wait, and the wait is part of their latency.
+//!
+//! Closed loop (no `--rate`): send, wait for the response, take the next
+//! ticket; the intended time is the send time, so latency equals service
+//! time. Open loop: wait until the ticket's intended time, send, and charge
+//! any lateness to the request's latency. Requests still due when the run
+//! ends but never sent are counted as `missed`, so an overloaded server
+//! cannot make its backlog vanish from the report.
 
 use std::rc::Rc;
 
@@ -22,14 +29,17 @@ use crate::workload::{aligned_range, Rng};
 /// Pause after a failed connect in closed loop, so a refused port is not hammered.
 const CONNECT_RETRY_NS: u64 = 10_000_000;
 
-/// Runs connection `k` until its share of requests or the end of the run.
+/// Ticket value once the lane is closed (its remaining requests were counted as missed).
+const LANE_CLOSED: u64 = u64::MAX;
+
+/// Runs connection `k` until the thread's lane is exhausted or the run ends.
 pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
     let cfg = ctx.cfg.clone();
-    let connections = cfg.connections as u64;
+    let lanes = cfg.threads as u64;
+    let lane = ctx.thread as u64;
+    let share = cfg.requests.map(|n| request_share(n, lanes, lane));
+    let open = cfg.rate.map(|rate| OpenLoop { start_ns: ctx.start_ns, rate, lanes, index: lane });
     let k = k as u64;
-    let share = cfg.requests.map(|n| request_share(n, connections, k));
-    let open =
-        cfg.rate.map(|rate| OpenLoop { start_ns: ctx.start_ns, rate, connections, index: k });
     let timer = match Timer::new() {
         Ok(t) => t,
         Err(e) => {
@@ -52,8 +62,11 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
             req
         })
         .collect();
-    let mut j = 0u64;
-    while !matches!(share, Some(s) if j >= s) {
+    loop {
+        let j = ctx.next_ticket.get();
+        if j == LANE_CLOSED || matches!(share, Some(s) if j >= s) {
+            break;
+        }
         let now = monotonic_ns();
         let intended = match &open {
             Some(o) => o.intended_ns(j),
@@ -64,19 +77,21 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
         }
         if let (Some(o), Some(end)) = (&open, ctx.end_ns) {
             if now >= end {
-                // Behind schedule at the end: the rest of this share was due but never sent.
+                // Behind schedule at the end: the rest of this lane was due but never sent.
                 let missed = o.due_before(j, end, share);
                 if intended >= ctx.record_from_ns {
                     ctx.stats.borrow_mut().missed += missed;
                 }
+                ctx.next_ticket.set(LANE_CLOSED);
                 break;
             }
         }
+        ctx.next_ticket.set(j + 1);
         if intended > now {
             let _ = timer.sleep_until(intended).await;
         }
 
-        let slot = open.as_ref().map_or(j * connections + k, |o| o.slot(j));
+        let slot = open.as_ref().map_or(j * lanes + lane, |o| o.slot(j));
         let target_index = cfg.workload.pick(slot);
         let target = &cfg.workload.targets[target_index];
         let range = match (cfg.workload.range_size, target.size) {
@@ -110,7 +125,6 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
         };
         let connect_failed = matches!(outcome, Err((ErrorKind::Connect, _)));
         ctx.record(intended, sent, done, outcome);
-        j += 1;
         if connect_failed && open.is_none() {
             let _ = timer.sleep_until(done + CONNECT_RETRY_NS).await;
         }

@@ -38,6 +38,10 @@ pub struct ThreadCtx {
     pub record_from_ns: u64,
     /// No request is started at or after this, ns.
     pub end_ns: Option<u64>,
+    /// This thread's index (its lane of the schedule).
+    pub thread: usize,
+    /// The lane's next unclaimed request (see `load`).
+    pub next_ticket: Cell<u64>,
     live: Arc<LiveCounters>,
     live_totals: Cell<LiveSnapshot>,
 }
@@ -124,6 +128,8 @@ pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io:
         start_ns: plan.start_ns,
         record_from_ns,
         end_ns: cfg.duration.map(|d| record_from_ns + duration_ns(d)),
+        thread,
+        next_ticket: Cell::new(0),
         live: plan.live[thread].clone(),
         live_totals: Cell::new(LiveSnapshot::default()),
     });
