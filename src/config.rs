@@ -107,6 +107,24 @@ pub struct Args {
     /// Do not look for precompressed `FILE.br` / `FILE.gz` variants of text files.
     #[arg(long)]
     pub no_precompressed: bool,
+
+    /// Open files kept per worker (descriptor, validators and small contents); 0 disables the
+    /// cache.
+    #[arg(long, default_value_t = 1024)]
+    pub file_cache_entries: usize,
+
+    /// How often a cached file is checked against the file system (changed, replaced,
+    /// deleted).
+    #[arg(long, value_parser = parse_duration, default_value = "1s")]
+    pub file_cache_revalidate: Duration,
+
+    /// Bytes of small-file contents kept in memory per worker.
+    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    pub memory_cache_bytes: u64,
+
+    /// Largest file whose contents are kept in memory.
+    #[arg(long, default_value_t = 64 * 1024)]
+    pub memory_max_file: u64,
 }
 
 /// Errors found while validating the command line.
@@ -171,6 +189,8 @@ pub struct Config {
     pub cors: Option<crate::http::cors::Cors>,
     /// Serve precompressed variants (the inverse of [`Args::no_precompressed`]).
     pub precompressed: bool,
+    /// The per-worker open-file cache limits.
+    pub file_cache: crate::fs::cache::Limits,
 }
 
 impl Config {
@@ -219,6 +239,12 @@ impl Config {
             cache_overrides: args.cache_overrides,
             cors: args.cors,
             precompressed: !args.no_precompressed,
+            file_cache: crate::fs::cache::Limits {
+                max_entries: args.file_cache_entries,
+                memory_budget: args.memory_cache_bytes,
+                memory_max_file: args.memory_max_file.min(args.memory_cache_bytes),
+                revalidate: args.file_cache_revalidate,
+            },
         })
     }
 }

@@ -7,7 +7,7 @@
 //! off and a slow one that keeps reading is not.
 
 use std::future::Future;
-use std::io;
+use std::io::{self, IoSlice};
 use std::os::fd::{AsRawFd, RawFd};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -103,6 +103,24 @@ impl Socket {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(SendError::io("send", e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends all of `slices` (advancing them as bytes leave), in as few `sendmsg` calls as the
+    /// socket allows.
+    pub async fn write_vectored_all(
+        &self,
+        mut slices: &mut [IoSlice<'_>],
+        more: bool,
+    ) -> Result<(), SendError> {
+        while !slices.is_empty() {
+            match sys::send_vectored(self.fd, slices, more) {
+                Ok(n) => IoSlice::advance_slices(&mut slices, n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.writable().await?,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(SendError::io("sendmsg", e)),
             }
         }
         Ok(())

@@ -1,39 +1,86 @@
 //! Moving a response (head and body) to the socket: one file per mechanism, one function,
-//! [`send`], choosing among them.
+//! [`choose`], picking among them per file range.
 //!
-//! A body is a list of [`Segment`]s: bytes we hold (error text, multipart part heads) and
-//! ranges of an open file. Small file ranges are read into the head's buffer so head and body
-//! leave in one `send`; larger ones go page cache → socket with `sendfile`, the head sent first
-//! with `MSG_MORE` so it shares a segment with the first body bytes.
+//! A body is a list of [`Segment`]s: bytes in memory (cached small files, error text, multipart
+//! part heads) and ranges of an open file. Bytes queue up behind the head and leave with it in
+//! one `sendmsg`; a file range goes by its mechanism:
 //!
-//! On error the connection is closed by the caller; nothing here holds state across calls, so
-//! cancellation (a dropped future) leaks nothing: the file is owned by the body, the socket by
-//! the connection.
+//! | mechanism | file | how |
+//! |---|---|---|
+//! | copy | `copy.rs` | `pread` into a buffer, queued like bytes; the reference |
+//! | sendfile | `sendfile.rs` | page cache → socket; head first with `MSG_MORE` |
+//! | splice | `splice.rs` | file → per-worker pipe → socket |
+//! | map | `memory.rs` | `mmap` the file, `sendmsg` from the mapping |
+//!
+//! Small whole files come from the per-worker file cache as `Bytes` (the memory strategy) and
+//! never reach [`choose`]. On error the caller closes the connection; nothing here holds state
+//! across calls, so a dropped future leaks nothing (a splice pipe with bytes left in it is closed,
+//! not reused).
 
 mod copy;
+mod memory;
 mod sendfile;
+mod splice;
 
 use std::fs::File;
+use std::io::IoSlice;
+use std::rc::Rc;
 
 use bytes::Bytes;
 use clap::ValueEnum;
 
 use crate::socket::{SendError, Socket};
 
-/// How file bytes reach the socket.
+/// How file bytes reach the socket (`--body-strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Strategy {
-    /// Per range: small ranges read into the head's buffer, larger ones with `sendfile`.
+    /// Small files from memory, small ranges copied with the head, the rest with `sendfile`.
     Auto,
+    /// From memory: cached content for small files, a memory map for the others.
+    Memory,
     /// `sendfile(2)` for every file range.
     Sendfile,
+    /// `splice(2)` file → pipe → socket for every file range.
+    Splice,
     /// `pread` + `send` for every file range (the reference the others are measured against).
     Copy,
 }
 
-/// File ranges up to this size are read into the head's buffer and sent with it in one call
-/// under [`Strategy::Auto`].
+impl Strategy {
+    /// Whether cached content of small files may be used.
+    pub fn uses_cached_content(self) -> bool {
+        matches!(self, Strategy::Auto | Strategy::Memory)
+    }
+}
+
+/// Under [`Strategy::Auto`], file ranges up to this size are read and sent with the head in one
+/// call; larger ones use `sendfile`. See docs/benchmarks.md for the measurements behind it.
 pub const INLINE_MAX: u64 = 16 * 1024;
+
+/// The mechanism for one file range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mechanism {
+    /// `pread` + `sendmsg`.
+    Copy,
+    /// `sendfile`.
+    Sendfile,
+    /// `splice` through a pipe.
+    Splice,
+    /// `sendmsg` from a memory map.
+    Map,
+}
+
+/// Picks the mechanism for a file range of `len` bytes.
+pub fn choose(strategy: Strategy, len: u64) -> Mechanism {
+    match strategy {
+        Strategy::Copy => Mechanism::Copy,
+        Strategy::Sendfile => Mechanism::Sendfile,
+        Strategy::Splice => Mechanism::Splice,
+        Strategy::Memory => Mechanism::Map,
+        Strategy::Auto if len <= INLINE_MAX => Mechanism::Copy,
+        Strategy::Auto => Mechanism::Sendfile,
+    }
+}
 
 /// One piece of a response body.
 #[derive(Debug, Clone)]
@@ -52,8 +99,8 @@ pub enum Segment {
 /// A response body.
 #[derive(Debug, Default)]
 pub struct Body {
-    /// The file the [`Segment::File`] pieces refer to.
-    pub file: Option<File>,
+    /// The file the [`Segment::File`] pieces refer to (shared with the file cache).
+    pub file: Option<Rc<File>>,
     /// The pieces, in order.
     pub segments: Vec<Segment>,
 }
@@ -86,48 +133,117 @@ impl Body {
     }
 }
 
+/// Bytes waiting to be sent together in one `sendmsg`.
+#[derive(Debug, Default)]
+pub struct Queue {
+    parts: Vec<Bytes>,
+    len: usize,
+}
+
+impl Queue {
+    /// Queues `b`.
+    pub fn push(&mut self, b: Bytes) {
+        self.len += b.len();
+        if !b.is_empty() {
+            self.parts.push(b);
+        }
+    }
+
+    /// Bytes queued.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True when nothing is queued.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sends everything queued, followed by `tail` (bytes only the kernel may read, e.g. from a
+    /// memory map). `more`: more data follows this call.
+    pub async fn flush(
+        &mut self,
+        socket: &Socket,
+        tail: Option<IoSlice<'_>>,
+        more: bool,
+    ) -> Result<(), SendError> {
+        let mut slices: Vec<IoSlice<'_>> = self.parts.iter().map(|b| IoSlice::new(b)).collect();
+        slices.extend(tail);
+        socket.write_vectored_all(&mut slices, more).await?;
+        self.parts.clear();
+        self.len = 0;
+        Ok(())
+    }
+}
+
 /// Sends `head` and then `body` (unless `head_only`, for HEAD requests and bodiless statuses).
 /// Returns the body bytes sent.
 pub async fn send(
     socket: &Socket,
-    mut head: Vec<u8>,
+    head: Vec<u8>,
     body: &Body,
     head_only: bool,
     strategy: Strategy,
 ) -> Result<u64, SendError> {
-    if head_only || body.segments.is_empty() {
-        socket.write_all(&head, false).await?;
+    let mut queue = Queue::default();
+    queue.push(Bytes::from(head));
+    if head_only {
+        queue.flush(socket, None, false).await?;
         return Ok(0);
     }
-    let last = body.segments.len() - 1;
     let mut sent = 0u64;
-    for (i, segment) in body.segments.iter().enumerate() {
-        let more = i != last;
+    for segment in &body.segments {
         match segment {
             Segment::Bytes(b) => {
-                head.extend_from_slice(b);
+                queue.push(b.clone());
                 sent += b.len() as u64;
             }
             Segment::File { offset, len } => {
-                let file = body.file.as_ref().expect("file segment without a file");
-                let inline = match strategy {
-                    Strategy::Copy => true,
-                    Strategy::Sendfile => false,
-                    Strategy::Auto => *len <= INLINE_MAX,
-                };
-                if inline {
-                    copy::send_range(socket, &mut head, file, *offset, *len, more).await?;
-                } else {
-                    socket.write_all(&head, true).await?;
-                    head.clear();
-                    sendfile::send_range(socket, file, *offset, *len).await?;
+                let file = body.file.as_deref().expect("file segment without a file");
+                match choose(strategy, *len) {
+                    Mechanism::Copy => {
+                        copy::send_range(socket, &mut queue, file, *offset, *len).await?;
+                    }
+                    Mechanism::Sendfile => {
+                        queue.flush(socket, None, true).await?;
+                        sendfile::send_range(socket, file, *offset, *len).await?;
+                    }
+                    Mechanism::Splice => {
+                        queue.flush(socket, None, true).await?;
+                        splice::send_range(socket, file, *offset, *len).await?;
+                    }
+                    Mechanism::Map => {
+                        memory::send_mapped(socket, &mut queue, file, *offset, *len).await?;
+                    }
                 }
                 sent += len;
             }
         }
     }
-    if !head.is_empty() {
-        socket.write_all(&head, false).await?;
+    if !queue.is_empty() {
+        queue.flush(socket, None, false).await?;
     }
     Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_chooses_by_size() {
+        let cases = [
+            (Strategy::Auto, 0, Mechanism::Copy),
+            (Strategy::Auto, INLINE_MAX, Mechanism::Copy),
+            (Strategy::Auto, INLINE_MAX + 1, Mechanism::Sendfile),
+            (Strategy::Auto, 1 << 30, Mechanism::Sendfile),
+            (Strategy::Copy, 1 << 30, Mechanism::Copy),
+            (Strategy::Sendfile, 1, Mechanism::Sendfile),
+            (Strategy::Splice, 1, Mechanism::Splice),
+            (Strategy::Memory, 1 << 30, Mechanism::Map),
+        ];
+        for (strategy, len, want) in cases {
+            assert_eq!(choose(strategy, len), want, "{strategy:?} {len}");
+        }
+    }
 }

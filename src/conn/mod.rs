@@ -30,6 +30,7 @@ use tracing::{debug, info};
 use crate::body;
 use crate::config::Config;
 use crate::conn::deadline::{Deadlines, Wait};
+use crate::fs::cache::FileCache;
 use crate::fs::Root;
 use crate::http::cache::CacheRules;
 use crate::http::date::DateCache;
@@ -57,6 +58,8 @@ pub struct Context {
     pub mime: MimeTable,
     /// `Cache-Control` rules.
     pub cache: CacheRules,
+    /// The open-file cache.
+    pub files: RefCell<FileCache>,
     /// The cached `Date` value.
     pub date: RefCell<DateCache>,
     /// The receive buffer every connection of this worker reads into.
@@ -76,12 +79,14 @@ impl Context {
     pub fn new(config: Arc<Config>, worker_id: usize, root: Root) -> Self {
         let mime = MimeTable::new(&config.mime_overrides);
         let cache = CacheRules::new(&config.cache_overrides);
+        let files = RefCell::new(FileCache::new(config.file_cache));
         Self {
             config,
             worker_id,
             root,
             mime,
             cache,
+            files,
             date: RefCell::new(DateCache::new()),
             recv_buf: RefCell::new(vec![0; RECV_BUFFER_BYTES].into_boxed_slice()),
             deadlines: Deadlines::default(),

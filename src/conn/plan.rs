@@ -4,19 +4,18 @@
 //! beneath the root, preconditions evaluated (RFC 9110 §13.2.2), then ranges (§14). Outcomes
 //! such as 304, 412 and 416 are values of the planning, not errors.
 
-use std::fs::{File, Metadata};
-use std::os::unix::fs::MetadataExt;
-use std::time::SystemTime;
+use std::rc::Rc;
+
+use monoio::time::Instant;
 
 use tracing::{debug, info, warn};
 
 use crate::body::{Body, Segment};
 use crate::conn::Context;
+use crate::fs::cache::{CachedFile, Lookup};
 use crate::fs::path::{self, PathError};
-use crate::fs::Resolved;
 use crate::http::conditional::{self, Outcome, Preconditions, Validators};
 use crate::http::cors::Cors;
-use crate::http::date;
 use crate::http::encoding::{self, Coding};
 use crate::http::multipart::{self, Piece};
 use crate::http::range::{self, RangeDecision};
@@ -91,14 +90,19 @@ pub fn plan(ctx: &Context, req: &Request, close: bool) -> Plan {
     if normalized.hidden && !ctx.config.serve_dotfiles {
         return error(ctx, Status::NotFound, req, close);
     }
-    let resolved =
-        ctx.root.resolve(&normalized.relative, normalized.trailing_slash, &ctx.config.index);
-    match resolved {
-        Ok(Resolved::File(file, meta, relative)) => {
-            let representation = select_representation(ctx, req, file, meta, &relative);
+    let lookup = ctx.files.borrow_mut().lookup(
+        &ctx.root,
+        &normalized.relative,
+        normalized.trailing_slash,
+        &ctx.config.index,
+        Instant::now(),
+    );
+    match lookup {
+        Ok(Lookup::File(entry)) => {
+            let representation = select_representation(ctx, req, entry);
             file_response(ctx, req, close, representation)
         }
-        Ok(Resolved::Directory) => {
+        Ok(Lookup::Directory) => {
             let location = normalized.directory_location();
             error_with(ctx, Status::MovedPermanently, req, close, |h| {
                 h.field("Location", &location);
@@ -116,17 +120,9 @@ pub fn plan(ctx: &Context, req: &Request, close: bool) -> Plan {
     }
 }
 
-/// The strong validator for a file: size and modification time to the nanosecond.
-pub fn etag(meta: &Metadata) -> String {
-    let nanos = meta.mtime().unsigned_abs().saturating_mul(1_000_000_000)
-        + meta.mtime_nsec().unsigned_abs();
-    format!("\"{:x}-{:x}\"", meta.len(), nanos)
-}
-
 /// The representation chosen for a request: the file itself or a precompressed variant.
 struct Representation {
-    file: File,
-    meta: Metadata,
+    entry: Rc<CachedFile>,
     /// The path the media type and caching rules are looked up by (the original name).
     path: String,
     /// The content coding of a precompressed variant.
@@ -137,38 +133,36 @@ struct Representation {
 
 /// Picks `FILE.br` or `FILE.gz` when the client accepts it and it exists (RFC 9110 §12.5.3);
 /// ranges and validators then apply to that variant, the representation actually sent.
-fn select_representation(
-    ctx: &Context,
-    req: &Request,
-    file: File,
-    meta: Metadata,
-    relative: &[u8],
-) -> Representation {
-    let path = String::from_utf8_lossy(relative).into_owned();
+fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) -> Representation {
+    let path = String::from_utf8_lossy(&entry.path).into_owned();
     let vary_encoding = ctx.config.precompressed && encoding::precompressible(&path);
     if let (true, Some(accept)) = (vary_encoding, req.fields.accept_encoding.as_deref()) {
         let accepted = encoding::parse_accept_encoding(accept);
-        let br =
-            if accepted.br { ctx.root.open_variant(relative, Coding::Br.suffix()) } else { None };
-        let gz = match (&br, accepted.gzip) {
-            (None, true) => ctx.root.open_variant(relative, Coding::Gzip.suffix()),
-            _ => None,
+        let variant = |coding: Coding| {
+            let mut p = entry.path.clone();
+            p.extend_from_slice(coding.suffix().as_bytes());
+            let found = ctx.files.borrow_mut().lookup(&ctx.root, &p, false, "", Instant::now());
+            match found {
+                Ok(Lookup::File(v)) => Some(v),
+                _ => None,
+            }
         };
+        let br = if accepted.br { variant(Coding::Br) } else { None };
+        let gz = if br.is_none() && accepted.gzip { variant(Coding::Gzip) } else { None };
         if let Some(coding) = encoding::choose(&accepted, br.is_some(), gz.is_some()) {
-            let (file, meta) = br.or(gz).expect("choose picks an available variant");
-            return Representation { file, meta, path, coding: Some(coding), vary_encoding };
+            let entry = br.or(gz).expect("choose picks an available variant");
+            return Representation { entry, path, coding: Some(coding), vary_encoding };
         }
     }
-    Representation { file, meta, path, coding: None, vary_encoding }
+    Representation { entry, path, coding: None, vary_encoding }
 }
 
 fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation) -> Plan {
     let keep10 = req.http10_keep_alive() && !close;
-    let Representation { file, meta, path, coding, vary_encoding } = rep;
-    let len = meta.len();
-    let modified = date::truncate_to_second(meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
-    let etag = etag(&meta);
-    let last_modified = date::format(modified);
+    let Representation { entry, path, coding, vary_encoding } = rep;
+    let len = entry.len;
+    let etag = entry.etag.as_str();
+    let last_modified = entry.last_modified.as_str();
     let content_type = ctx.mime.lookup(&path);
     // Fields every answer about this representation carries (200, 206, 304; RFC 9110 §15.4.5).
     let mut common = Vec::with_capacity(160);
@@ -181,7 +175,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     if let Some(cors) = &ctx.config.cors {
         cors.write_headers(req.fields.origin.as_deref(), &mut common);
     }
-    let validators = Validators { etag: &etag, last_modified: modified };
+    let validators = Validators { etag, last_modified: entry.modified };
     let fields = &req.fields;
     let pre = Preconditions {
         if_match: fields.if_match.as_deref(),
@@ -195,7 +189,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
         Outcome::NotModified => {
             // RFC 9110 §15.4.5: the validators and caching fields a 200 would carry, no content.
             let mut head = HeadWriter::new(Status::NotModified, ctx.date.borrow_mut().now());
-            head.field("ETag", &etag).field("Last-Modified", &last_modified).raw(&common);
+            head.field("ETag", etag).field("Last-Modified", last_modified).raw(&common);
             return Plan::new(
                 Status::NotModified,
                 head.finish(close, keep10),
@@ -222,14 +216,14 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
         RangeDecision::Full => {
             let mut head = HeadWriter::new(Status::Ok, ctx.date.borrow_mut().now());
             head.content_length(len).field("Content-Type", content_type);
-            (Status::Ok, head, file_body(file, vec![Segment::File { offset: 0, len }]))
+            (Status::Ok, head, file_body(ctx, &entry, vec![Segment::File { offset: 0, len }]))
         }
         RangeDecision::Single(r) => {
             let mut head = HeadWriter::new(Status::PartialContent, ctx.date.borrow_mut().now());
             head.content_length(r.len)
                 .field("Content-Type", content_type)
                 .field("Content-Range", &r.content_range(len));
-            let body = file_body(file, vec![Segment::File { offset: r.start, len: r.len }]);
+            let body = file_body(ctx, &entry, vec![Segment::File { offset: r.start, len: r.len }]);
             (Status::PartialContent, head, body)
         }
         RangeDecision::Multi(ranges) => {
@@ -247,7 +241,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
                     Piece::File(r) => Segment::File { offset: r.start, len: r.len },
                 })
                 .collect();
-            (Status::PartialContent, head, file_body(file, segments))
+            (Status::PartialContent, head, file_body(ctx, &entry, segments))
         }
         RangeDecision::NotSatisfiable => {
             // RFC 9110 §15.5.17: Content-Range with the current length.
@@ -260,8 +254,8 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     if let Some(coding) = coding {
         head.field("Content-Encoding", coding.token());
     }
-    head.field("Last-Modified", &last_modified)
-        .field("ETag", &etag)
+    head.field("Last-Modified", last_modified)
+        .field("ETag", etag)
         .field("Accept-Ranges", "bytes")
         .raw(&common);
     Plan::new(status, head.finish(close, keep10), body, head_only, close)
@@ -274,8 +268,26 @@ fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(b"\r\n");
 }
 
-fn file_body(file: File, segments: Vec<Segment>) -> Body {
-    Body { file: Some(file), segments }
+/// The body for `segments` of a cached file: slices of its cached content when it has some and
+/// the strategy allows (no syscall but the send), else ranges of its descriptor.
+fn file_body(ctx: &Context, entry: &CachedFile, segments: Vec<Segment>) -> Body {
+    match &entry.content {
+        Some(content) if ctx.config.body_strategy.uses_cached_content() => {
+            let segments = segments
+                .into_iter()
+                .map(|s| match s {
+                    Segment::File { offset, len } => {
+                        let start = usize::try_from(offset).expect("cached content offset");
+                        let end = start + usize::try_from(len).expect("cached content length");
+                        Segment::Bytes(content.slice(start..end))
+                    }
+                    bytes => bytes,
+                })
+                .collect();
+            Body { file: None, segments }
+        }
+        _ => Body { file: Some(Rc::clone(&entry.file)), segments },
+    }
 }
 
 /// An error response: a short text body naming the status.

@@ -6,12 +6,13 @@
 //! descriptor: `..`, absolute symlinks and symlinks pointing outside fail with `EXDEV`, which we
 //! answer as 404 (the path does not exist *here*).
 
+pub mod cache;
 pub mod path;
 
 use std::ffi::CString;
 use std::fs::{File, Metadata};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use crate::http::response::Status;
@@ -70,6 +71,11 @@ impl Root {
         Ok(Self { dir })
     }
 
+    /// The root's directory descriptor.
+    pub fn fd(&self) -> BorrowedFd<'_> {
+        self.dir.as_fd()
+    }
+
     /// Another descriptor for the same root (one per worker).
     pub fn try_clone(&self) -> io::Result<Self> {
         Ok(Self { dir: self.dir.try_clone()? })
@@ -108,16 +114,6 @@ impl Root {
             return Err(not_found(&index_path));
         }
         Ok(Resolved::File(file, meta, index_path))
-    }
-
-    /// Opens `relative` + `suffix` if it is a regular file (a precompressed variant).
-    pub fn open_variant(&self, relative: &[u8], suffix: &str) -> Option<(File, Metadata)> {
-        let mut path = relative.to_vec();
-        path.extend_from_slice(suffix.as_bytes());
-        match self.open_with_metadata(&path) {
-            Ok((file, meta)) if meta.is_file() => Some((file, meta)),
-            _ => None,
-        }
     }
 
     fn open_with_metadata(&self, relative: &[u8]) -> Result<(File, Metadata), OpenError> {

@@ -7,11 +7,19 @@
 //! caller's business (it knows which runtime it runs on).
 
 mod cpu;
+mod file;
+mod map;
 mod open;
+mod pipe;
 mod signal;
 mod socket;
 
 pub use cpu::{allowed_cpus, pin_current_thread};
-pub use open::open_beneath;
+pub use file::{cached_pages, will_need};
+pub use map::Mapped;
+pub use open::{open_beneath, stat_at};
+pub use pipe::Pipe;
 pub use signal::{block_shutdown_signals, wait_shutdown_signal};
-pub use socket::{recv, send, sendfile, set_nonblocking, shutdown_read, shutdown_write};
+pub use socket::{
+    recv, send, send_vectored, sendfile, set_nonblocking, shutdown_read, shutdown_write,
+};

@@ -44,3 +44,40 @@ pub fn open_beneath(dir: BorrowedFd<'_>, path: &CStr) -> io::Result<OwnedFd> {
         }
     }
 }
+
+/// What [`stat_at`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stat {
+    /// Device.
+    pub dev: u64,
+    /// Inode.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: i128,
+}
+
+/// `fstatat(2)` of `path` relative to `dir`, following symlinks. Used only to compare a cached
+/// file's identity with what the path names now; never to open.
+pub fn stat_at(dir: BorrowedFd<'_>, path: &[u8]) -> io::Result<Stat> {
+    let c_path = if path.is_empty() {
+        std::ffi::CString::new(".").expect("no NUL")
+    } else {
+        std::ffi::CString::new(path).map_err(|_| io::Error::from_raw_os_error(libc::ENOENT))?
+    };
+    // SAFETY: libc::stat is plain data; all-zero is a valid value to be overwritten.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatat reads a NUL-terminated path and writes one `stat` we own; `dir` is a live
+    // descriptor borrowed for the call.
+    let rc = unsafe { libc::fstatat(dir.as_raw_fd(), c_path.as_ptr(), &mut st, 0) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(Stat {
+        dev: st.st_dev,
+        ino: st.st_ino,
+        size: u64::try_from(st.st_size).unwrap_or(0),
+        mtime_ns: i128::from(st.st_mtime) * 1_000_000_000 + i128::from(st.st_mtime_nsec),
+    })
+}

@@ -80,3 +80,27 @@ pub fn shutdown_write(fd: RawFd) -> io::Result<()> {
 pub fn shutdown_read(fd: RawFd) -> io::Result<()> {
     shutdown(fd, libc::SHUT_RD)
 }
+
+/// Most slices passed to one `sendmsg` (below the kernel's `UIO_MAXIOV` of 1024).
+pub const MAX_IOVECS: usize = 512;
+
+/// `sendmsg(2)` of several slices at once, without blocking or raising SIGPIPE; `more` as in
+/// [`send`]. Sends the first [`MAX_IOVECS`] slices at most.
+pub fn send_vectored(fd: RawFd, bufs: &[std::io::IoSlice<'_>], more: bool) -> io::Result<usize> {
+    let mut flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+    if more {
+        flags |= libc::MSG_MORE;
+    }
+    let count = bufs.len().min(MAX_IOVECS);
+    // SAFETY: msghdr is plain data; all-zero means no address, no control data, no flags.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // std's IoSlice is guaranteed ABI-compatible with `struct iovec` on Unix; the kernel only
+    // reads through msg_iov.
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+    msg.msg_iovlen = count;
+    // SAFETY: the kernel reads `count` iovecs and the memory they describe, all borrowed for the
+    // call. For a memory-mapped file, a page past a concurrent truncation makes the kernel's copy
+    // fail with EFAULT (no signal: the fault happens in kernel mode with a fixup).
+    let rc = unsafe { libc::sendmsg(fd, &msg, flags) };
+    check(rc)
+}

@@ -1,0 +1,224 @@
+//! Body strategies (memory, sendfile, splice, copy, auto) on both drivers: byte-exact bodies at
+//! odd offsets, multipart ranges, a sparse file past 4 GiB, many concurrent transfers of one
+//! file, truncation while sending, changed files in the cache, and cold (uncached) files.
+
+mod common;
+
+use std::io::{BufReader, Read, Write};
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use common::{pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS};
+
+const STRATEGIES: [&str; 5] = ["auto", "memory", "sendfile", "splice", "copy"];
+
+fn fixture() -> (Fixture, Vec<(String, Vec<u8>)>) {
+    let fx = Fixture::new("bodies");
+    let sizes = [0usize, 1, 16 * 1024, 16 * 1024 + 1, 100_003, 5 * 1024 * 1024 + 7];
+    let files = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| {
+            let name = format!("f{n}.bin");
+            let data = pseudo_random(n, i as u64 + 11);
+            fx.file(&name, &data);
+            (name, data)
+        })
+        .collect();
+    (fx, files)
+}
+
+#[test]
+fn every_strategy_sends_exact_bytes() {
+    let (fx, files) = fixture();
+    for driver in DRIVERS {
+        for strategy in STRATEGIES {
+            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
+            let what = format!("{driver}/{strategy}");
+            for (name, data) in &files {
+                let r = srv.get(&format!("/{name}"), &[]);
+                assert_eq!(r.status, 200, "{what} {name}");
+                assert_eq!(sha256(&r.body), sha256(data), "{what} {name}");
+                if data.len() < 3 {
+                    continue;
+                }
+                // A single range at odd offsets.
+                let (a, b) = (data.len() / 3 + 1, data.len() - data.len() / 5 - 1);
+                let r = srv.get(&format!("/{name}"), &[("Range", &format!("bytes={a}-{b}"))]);
+                assert_eq!(r.status, 206, "{what} {name}");
+                assert_eq!(r.body, &data[a..=b], "{what} {name} range");
+                // A suffix range.
+                let r = srv.get(&format!("/{name}"), &[("Range", "bytes=-3")]);
+                assert_eq!(r.body, &data[data.len() - 3..], "{what} {name} suffix");
+            }
+            // Multipart: each part's bytes checked.
+            let (name, data) = &files[5];
+            let r = srv.get(&format!("/{name}"), &[("Range", "bytes=1-10, 4000000-4000099, -5")]);
+            assert_eq!(r.status, 206, "{what}");
+            let ct = r.header("content-type").unwrap();
+            let boundary = ct.split("boundary=").nth(1).unwrap();
+            let parts = split_multipart(&r.body, boundary);
+            let want: Vec<&[u8]> =
+                vec![&data[1..=10], &data[4_000_000..4_000_100], &data[data.len() - 5..]];
+            assert_eq!(parts, want, "{what} multipart");
+        }
+    }
+}
+
+/// The bodies of a multipart/byteranges payload, in order.
+fn split_multipart<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
+    let delim = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut rest = body;
+    loop {
+        let start = find(rest, delim.as_bytes()).expect("delimiter");
+        rest = &rest[start + delim.len()..];
+        if rest.starts_with(b"--") {
+            return parts;
+        }
+        let head_end = find(rest, b"\r\n\r\n").expect("part head") + 4;
+        rest = &rest[head_end..];
+        let next = find(rest, format!("\r\n{delim}").as_bytes()).expect("next delimiter");
+        parts.push(&rest[..next]);
+        rest = &rest[next + 2..];
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn sparse_file_past_four_gib() {
+    let fx = Fixture::new("sparse");
+    let path = fx.dir.join("sparse.bin");
+    let f = std::fs::File::create(&path).unwrap();
+    let size: u64 = (5 << 30) + 12345;
+    f.set_len(size).unwrap();
+    use std::os::unix::fs::FileExt;
+    let marker = pseudo_random(2 << 20, 5);
+    let at = (4u64 << 30) - (1 << 20); // straddles the 4 GiB boundary
+    f.write_all_at(&marker, at).unwrap();
+    drop(f);
+    for driver in DRIVERS {
+        for strategy in STRATEGIES {
+            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
+            let what = format!("{driver}/{strategy}");
+            let h = srv.exchange(request("HEAD", "/sparse.bin", &[]).as_bytes());
+            assert_eq!(h.content_length(), Some(size), "{what}");
+            let (a, b) = (at + 3, at + (2 << 20) - 2);
+            let r = srv.get("/sparse.bin", &[("Range", &format!("bytes={a}-{b}"))]);
+            assert_eq!(r.status, 206, "{what}");
+            assert_eq!(r.header("content-range"), Some(format!("bytes {a}-{b}/{size}").as_str()));
+            assert_eq!(sha256(&r.body), sha256(&marker[3..marker.len() - 1]), "{what}");
+            // The tail, past 5 GiB: zeros.
+            let r = srv.get("/sparse.bin", &[("Range", "bytes=-4096")]);
+            assert_eq!(r.body, vec![0u8; 4096], "{what}");
+        }
+    }
+}
+
+#[test]
+fn many_concurrent_transfers_of_one_file() {
+    let (fx, files) = fixture();
+    let (name, data) = files[5].clone();
+    let want = sha256(&data);
+    for driver in DRIVERS {
+        for strategy in STRATEGIES {
+            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
+            let addr = srv.addr;
+            let handles: Vec<_> = (0..16)
+                .map(|_| {
+                    let name = name.clone();
+                    std::thread::spawn(move || {
+                        let mut s = std::net::TcpStream::connect(addr).unwrap();
+                        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                        let mut digests = Vec::new();
+                        let mut reader = BufReader::new(s.try_clone().unwrap());
+                        for _ in 0..2 {
+                            s.write_all(request("GET", &format!("/{name}"), &[]).as_bytes())
+                                .unwrap();
+                            digests.push(sha256(&read_response(&mut reader, false).body));
+                        }
+                        digests
+                    })
+                })
+                .collect();
+            for h in handles {
+                for d in h.join().unwrap() {
+                    assert_eq!(d, want, "{driver}/{strategy}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn truncation_while_sending_closes_cleanly() {
+    for driver in DRIVERS {
+        for strategy in STRATEGIES {
+            let fx = Fixture::new("trunc");
+            let data = pseudo_random(32 << 20, 3);
+            let path = fx.file("big.bin", &data);
+            fx.file("hello.txt", b"hello\n");
+            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
+            let what = format!("{driver}/{strategy}");
+            let mut s = srv.connect();
+            s.write_all(request("GET", "/big.bin", &[]).as_bytes()).unwrap();
+            let mut first = vec![0u8; 64 * 1024];
+            s.read_exact(&mut first).unwrap();
+            // Shrink the file under the transfer.
+            std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(1 << 20).unwrap();
+            let mut rest = Vec::new();
+            let _ = s.read_to_end(&mut rest);
+            let got = first.len() + rest.len();
+            assert!(got < 32 << 20, "{what}: a truncated file cannot be sent whole ({got})");
+            // The server is alive and serving.
+            assert_eq!(srv.get("/hello.txt", &[]).status, 200, "{what}");
+            assert!(!srv.log().contains("panicked"), "{what}");
+        }
+    }
+}
+
+#[test]
+fn cached_files_are_revalidated() {
+    let fx = Fixture::new("revalidate");
+    fx.file("a.txt", b"first version\n");
+    for driver in DRIVERS {
+        std::fs::write(fx.dir.join("a.txt"), b"first version\n").unwrap();
+        let srv =
+            Server::start(&fx.dir, driver, &["--file-cache-revalidate", "50ms", "--workers", "1"]);
+        let r1 = srv.get("/a.txt", &[]);
+        assert_eq!(r1.body, b"first version\n");
+        // Replaced by rename (a new inode), as deploy tools do.
+        fx.file("a.tmp", b"second, longer version\n");
+        std::fs::rename(fx.dir.join("a.tmp"), fx.dir.join("a.txt")).unwrap();
+        std::thread::sleep(Duration::from_millis(120));
+        let r2 = srv.get("/a.txt", &[]);
+        assert_eq!(r2.body, b"second, longer version\n", "{driver}");
+        assert_ne!(r1.header("etag"), r2.header("etag"));
+        std::fs::remove_file(fx.dir.join("a.txt")).unwrap();
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(srv.get("/a.txt", &[]).status, 404, "{driver}: deleted file still served");
+    }
+}
+
+#[test]
+fn cold_files_are_served_exactly() {
+    let fx = Fixture::new("cold");
+    let data = pseudo_random(12 << 20, 8);
+    let path = fx.file("cold.bin", &data);
+    for driver in DRIVERS {
+        for strategy in ["auto", "sendfile"] {
+            let f = std::fs::File::open(&path).unwrap();
+            f.sync_all().unwrap();
+            // SAFETY: posix_fadvise takes plain integers; DONTNEED drops the file's clean pages
+            // from the page cache, so the server reads it cold.
+            let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+            assert_eq!(rc, 0);
+            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
+            let r = srv.get("/cold.bin", &[]);
+            assert_eq!(sha256(&r.body), sha256(&data), "{driver}/{strategy}");
+        }
+    }
+}
