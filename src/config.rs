@@ -62,6 +62,23 @@ pub struct Args {
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     pub drain_timeout: Duration,
 
+    /// Read options from this TOML file (keys are the long option names); options given on
+    /// the command line override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, apart from the data port.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Access log: a file (reopened on SIGUSR1), `-` for standard output, or `off`.
+    #[arg(long, value_name = "PATH|-|off", default_value = "off", value_parser = crate::access_log::Target::parse)]
+    pub access_log: crate::access_log::Target,
+
+    /// Access-log line format.
+    #[arg(long, value_enum, default_value_t = crate::access_log::Format::Combined)]
+    pub log_format: crate::access_log::Format,
+
     /// Largest request head (request line and fields), in bytes; larger gets 431.
     #[arg(long, default_value_t = 16 * 1024)]
     pub max_header_bytes: usize,
@@ -167,6 +184,14 @@ pub struct Config {
     pub send_timeout: Duration,
     /// See [`Args::drain_timeout`].
     pub drain_timeout: Duration,
+    /// The configuration file read, if any.
+    pub config_file: Option<PathBuf>,
+    /// See [`Args::metrics_listen`].
+    pub metrics_listen: Option<SocketAddr>,
+    /// See [`Args::access_log`].
+    pub access_log: crate::access_log::Target,
+    /// See [`Args::log_format`].
+    pub log_format: crate::access_log::Format,
     /// See [`Args::max_header_bytes`].
     pub max_header_bytes: usize,
     /// See [`Args::max_uri_bytes`].
@@ -215,6 +240,20 @@ impl Config {
         if args.max_connections == 0 {
             return Err(ConfigError::Invalid("--max-connections must be at least 1".into()));
         }
+        if args.metrics_listen.is_some_and(|m| m == args.listen && m.port() != 0) {
+            return Err(ConfigError::Invalid(
+                "--metrics-listen must differ from --listen: metrics never share the data port"
+                    .into(),
+            ));
+        }
+        if let crate::access_log::Target::File(path) = &args.access_log {
+            if path.is_dir() {
+                return Err(ConfigError::Invalid(format!(
+                    "--access-log {}: is a directory",
+                    path.display()
+                )));
+            }
+        }
         if args.index.is_empty() || args.index.contains('/') || args.index.starts_with('.') {
             return Err(ConfigError::Invalid("--index must be a plain file name".into()));
         }
@@ -228,6 +267,10 @@ impl Config {
             keepalive_timeout: args.keepalive_timeout,
             send_timeout: args.send_timeout,
             drain_timeout: args.drain_timeout,
+            config_file: args.config,
+            metrics_listen: args.metrics_listen,
+            access_log: args.access_log,
+            log_format: args.log_format,
             max_header_bytes: args.max_header_bytes,
             max_uri_bytes: args.max_uri_bytes,
             max_connections: args.max_connections,

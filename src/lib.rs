@@ -9,11 +9,14 @@
 //! bytes and metadata and return values. Every `unsafe` call lives in `sys`.
 #![deny(unsafe_code)]
 
+pub mod access_log;
 pub mod body;
 pub mod config;
+pub mod config_file;
 pub mod conn;
 pub mod fs;
 pub mod http;
+pub mod metrics;
 pub mod socket;
 #[allow(unsafe_code)]
 mod sys;

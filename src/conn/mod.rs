@@ -16,6 +16,7 @@
 
 pub mod deadline;
 pub mod plan;
+pub mod record;
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -119,6 +120,7 @@ struct Registration<'a> {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.ctx.active.set(self.ctx.active.get() - 1);
+        record::closed();
     }
 }
 
@@ -129,7 +131,7 @@ impl Drop for Registration<'_> {
 )]
 enum Job {
     /// A request to answer.
-    Request(Request),
+    Request(Request, Option<Box<record::ClientFields>>),
     /// An unparseable request: answer with its status and close.
     Reject(ParseError),
 }
@@ -154,9 +156,11 @@ pub async fn serve(ctx: Rc<Context>, stream: TcpStream, peer: SocketAddr) {
         }
     };
     ctx.active.set(ctx.active.get() + 1);
+    record::opened();
     let _registration = Registration { ctx: &ctx };
     let mut conn = Conn { pending: Vec::new(), discard: 0, served: 0 };
     if let Err(e) = run(&ctx, &socket, &mut conn, peer).await {
+        record::send_error(&e);
         if e.is_disconnect() {
             debug!(%peer, error = %e, "client went away");
         } else {
@@ -197,6 +201,7 @@ async fn run(
                 if !conn.pending.is_empty() && Instant::now() >= deadline {
                     // RFC 9110 §15.5.9: a head that did not arrive in time.
                     info!(%peer, timeout = ?ctx.config.header_timeout, "request head timed out");
+                    record::conn_error(crate::metrics::ConnError::HeaderTimeout);
                     Box::pin(request_timeout(ctx, socket)).await;
                 }
                 return Ok(());
@@ -230,12 +235,18 @@ async fn answer(
     job: Job,
     peer: SocketAddr,
 ) -> Result<bool, SendError> {
-    let request = match job {
-        Job::Request(r) => r,
+    let started = Instant::now();
+    let (request, client) = match job {
+        Job::Request(r, client) => (r, client),
         Job::Reject(e) => {
+            record::conn_error(crate::metrics::ConnError::BadRequest);
             info!(%peer, status = e.status().code(), error = %e, "rejected request");
             let plan = plan::status_response(ctx, e.status(), true, false, |_| {});
-            body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy).await?;
+            let pending = record::before_send(&plan.head, &plan.body, false);
+            let sent =
+                body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy).await?;
+            let status = plan.status.code();
+            record::after_send(peer, None, None, status, pending, sent, started.elapsed());
             linger_close(ctx, socket).await;
             return Ok(false);
         }
@@ -248,7 +259,22 @@ async fn answer(
     }
     let plan = plan::plan(ctx, &request, close);
     debug!(%peer, method = %request.method_token, target = %String::from_utf8_lossy(&request.target), status = plan.status.code(), "request");
-    body::send(socket, plan.head, &plan.body, plan.head_only, ctx.config.body_strategy).await?;
+    let pending = record::before_send(&plan.head, &plan.body, plan.head_only);
+    let sent =
+        body::send(socket, plan.head, &plan.body, plan.head_only, ctx.config.body_strategy).await?;
+    let status = plan.status.code();
+    record::after_send(
+        peer,
+        Some(&request),
+        client.as_deref(),
+        status,
+        pending,
+        sent,
+        started.elapsed(),
+    );
+    if let Ok(files) = ctx.files.try_borrow() {
+        record::file_cache(files.stats());
+    }
     if plan.close {
         if has_body {
             linger_close(ctx, socket).await;
@@ -323,7 +349,8 @@ fn parse_all(
                         conn.discard = n;
                     }
                 }
-                jobs.push(Job::Request(req));
+                let client = record::client_fields(&data[at - head_len..at]);
+                jobs.push(Job::Request(req, client));
                 if ends {
                     // Nothing after this request is read: the connection closes after it.
                     return data.len();

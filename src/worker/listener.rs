@@ -5,6 +5,9 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
 
+use std::cell::Cell;
+
+use monoio::io::{CancelHandle, Canceller};
 use monoio::net::TcpListener;
 use socket2::{Domain, Protocol, Socket, Type};
 use tracing::{error, warn};
@@ -45,11 +48,64 @@ fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Accepts until the future is dropped (at shutdown), spawning one task per connection.
-pub async fn accept_loop(listener: &TcpListener, ctx: &Rc<Context>) {
+/// One worker's listening socket, and how accepting on it stops.
+///
+/// Stopping must not lose a connection. An accept in flight on io_uring holds a reference to
+/// the socket and may complete with a connection at any moment; dropping it would leave the
+/// socket open (and in the `SO_REUSEPORT` group) until the kernel finishes the operation, and
+/// throw away the connection it returns. So the accept is cancelled (`IORING_OP_ASYNC_CANCEL`)
+/// and then awaited to its end: it returns either `ECANCELED` or a connection, which is served.
+pub struct Listener {
+    /// The socket as the runtime sees it.
+    socket: TcpListener,
+    /// The same socket (a duplicate descriptor), non-blocking, to empty the queue at the end.
+    std: std::net::TcpListener,
+}
+
+impl Listener {
+    /// Wraps a listener bound by [`bind_all`].
+    pub fn new(socket: std::net::TcpListener) -> io::Result<Self> {
+        socket.set_nonblocking(true)?;
+        let std = socket.try_clone()?;
+        Ok(Self { socket: TcpListener::from_std(socket)?, std })
+    }
+}
+
+/// Tells an [`accept_loop`] to stop.
+pub struct Stop {
+    canceller: Canceller,
+    stopped: Rc<Cell<bool>>,
+}
+
+/// What an [`accept_loop`] watches.
+#[derive(Clone)]
+pub struct StopHandle {
+    handle: CancelHandle,
+    stopped: Rc<Cell<bool>>,
+}
+
+/// A stop switch and the handle the accept loop watches.
+pub fn stop_switch() -> (Stop, StopHandle) {
+    let canceller = Canceller::new();
+    let stopped = Rc::new(Cell::new(false));
+    let handle = StopHandle { handle: canceller.handle(), stopped: Rc::clone(&stopped) };
+    (Stop { canceller, stopped }, handle)
+}
+
+impl Stop {
+    /// Stops the loop: cancels its accept in flight (which still completes) and ends it.
+    pub fn stop(self) {
+        self.stopped.set(true);
+        let _ = self.canceller.cancel();
+    }
+}
+
+/// Accepts until stopped, spawning one task per connection. Returns once no accept is in
+/// flight any more.
+pub async fn accept_loop(listener: &Listener, ctx: &Rc<Context>, stop: StopHandle) {
     let max = ctx.config.max_connections;
     let mut full_logged = false;
-    loop {
+    while !stop.stopped.get() {
         if ctx.active.get() >= max {
             // At the per-worker limit: leave new connections in the kernel's queue (or to the
             // other workers' listeners) until one of ours closes.
@@ -61,10 +117,12 @@ pub async fn accept_loop(listener: &TcpListener, ctx: &Rc<Context>) {
             continue;
         }
         full_logged = false;
-        match listener.accept().await {
+        match listener.socket.cancelable_accept(stop.handle.clone()).await {
             Ok((stream, peer)) => super::spawn_connection(ctx, stream, peer),
+            Err(_) if stop.stopped.get() => return,
             Err(e) => match e.raw_os_error() {
                 Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
+                    crate::conn::record::accept_failed();
                     error!(worker = ctx.worker_id, error = %e, "accept: out of resources; backing off");
                     monoio::time::sleep(ACCEPT_BACKOFF).await;
                 }
@@ -73,10 +131,68 @@ pub async fn accept_loop(listener: &TcpListener, ctx: &Rc<Context>) {
                     libc::ECONNABORTED | libc::EPROTO | libc::EPERM | libc::EINTR | libc::EAGAIN,
                 ) => {}
                 _ => {
+                    crate::conn::record::accept_failed();
                     error!(worker = ctx.worker_id, error = %e, "accept failed");
                     monoio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             },
+        }
+    }
+}
+
+fn spawn(ctx: &Rc<Context>, stream: std::net::TcpStream, peer: SocketAddr) {
+    match monoio::net::TcpStream::from_std(stream) {
+        Ok(stream) => super::spawn_connection(ctx, stream, peer),
+        Err(e) => {
+            crate::conn::record::accept_failed();
+            error!(worker = ctx.worker_id, error = %e, "registering an accepted connection failed");
+        }
+    }
+}
+
+/// Stops listening without resetting anyone: accepts every connection already in the kernel's
+/// queue (each then gets one response and `Connection: close`, since the worker is draining),
+/// then closes the socket. Returns how many were taken.
+///
+/// Closing a listener resets the connections still in its accept queue, and with
+/// `SO_REUSEPORT` the kernel keeps hashing new handshakes to a listener until its last
+/// descriptor is closed. So the queue is emptied right before our close, and that close must
+/// be the last reference: the runtime's descriptor is closed asynchronously on io_uring, so it
+/// is dropped first and given [`RELEASE_ROUNDS`] short pauses, accepting all the while (the
+/// accept loop has already ended, with no operation left in flight). What remains is the window
+/// between the last empty `accept` and `close` (microseconds);
+/// `net.ipv4.tcp_migrate_req = 1` (Linux 5.14+) closes it too, by moving whatever is still
+/// queued to another listener of the group (see docs/operations.md).
+pub async fn close_gracefully(listener: Listener, ctx: &Rc<Context>) -> usize {
+    let Listener { socket: ring, std: socket } = listener;
+    drop(ring);
+    let mut taken = accept_queued(&socket, ctx);
+    for _ in 0..RELEASE_ROUNDS {
+        monoio::time::sleep(RELEASE_PAUSE).await;
+        taken += accept_queued(&socket, ctx);
+    }
+    drop(socket);
+    taken
+}
+
+/// Pauses while the runtime releases its references to a listener being closed.
+const RELEASE_ROUNDS: usize = 4;
+
+/// Length of one such pause.
+const RELEASE_PAUSE: Duration = Duration::from_millis(5);
+
+/// Accepts until the queue is empty.
+fn accept_queued(socket: &std::net::TcpListener, ctx: &Rc<Context>) -> usize {
+    let mut taken = 0;
+    loop {
+        match socket.accept() {
+            Ok((stream, peer)) => {
+                spawn(ctx, stream, peer);
+                taken += 1;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::ConnectionAborted => {}
+            Err(_) => return taken, // empty (EAGAIN) or out of descriptors: nothing more to take
         }
     }
 }

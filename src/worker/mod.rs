@@ -4,8 +4,13 @@
 //! address has port 0; the others join its `SO_REUSEPORT` group), then hands one listener to
 //! each worker thread, so the `listening on` line is printed only once every worker accepts.
 //! Shutdown: the main thread takes SIGINT/SIGTERM with `sigwait`, sets one flag that each worker
-//! polls off the request path; a worker then closes its listener, wakes its idle connections
-//! and waits up to the drain timeout for busy ones before its runtime ends.
+//! polls off the request path; a worker then wakes its idle connections, accepts what is
+//! already queued on its listener and closes it (so a restart on the same address resets no
+//! one, see `listener::close_gracefully`), and waits up to the drain timeout for busy
+//! connections before its runtime ends. SIGUSR1 reopens the access log.
+//!
+//! Around the workers: the metrics listener (its own thread, reading the per-worker counters)
+//! and the access-log writer (its own thread, fed whole buffers by the workers).
 
 mod listener;
 mod runtime;
@@ -18,12 +23,14 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use monoio::net::TcpListener;
 use tracing::{debug, error, info, warn};
 
+use crate::access_log;
 use crate::config::Config;
+use crate::conn::record::{self, Observer};
 use crate::conn::{self, Context};
 use crate::fs::Root;
+use crate::metrics::{self, Registry};
 use crate::sys;
 
 /// How often expired connection deadlines are fired: the resolution of the keep-alive and head
@@ -35,7 +42,7 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
 /// Runs the server until SIGINT or SIGTERM, then drains and returns.
 pub fn run(config: Config) -> anyhow::Result<()> {
-    sys::block_shutdown_signals().context("blocking SIGINT/SIGTERM")?;
+    sys::block_shutdown_signals().context("blocking SIGINT/SIGTERM/SIGUSR1")?;
     let cpus = sys::allowed_cpus().context("reading the CPU affinity mask")?;
     let workers = if config.workers == 0 { cpus.len().max(1) } else { config.workers };
     let driver = runtime::choose(config.driver)?;
@@ -44,22 +51,21 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let local: SocketAddr = listeners[0].local_addr()?;
     let root = Root::open(&config.root)
         .with_context(|| format!("opening root {}", config.root.display()))?;
+    let registry = Arc::new(Registry::new(workers));
+    let metrics_addr = match config.metrics_listen {
+        Some(addr) => Some(
+            metrics::server::spawn(addr, Arc::clone(&registry))
+                .with_context(|| format!("binding the metrics listener {addr}"))?,
+        ),
+        None => None,
+    };
+    let access = access_log::Writer::start(&config.access_log, config.log_format)
+        .with_context(|| format!("opening the access log {}", config.access_log))?;
     let config = Arc::new(config);
     let shutdown = Arc::new(AtomicBool::new(false));
 
-    info!(
-        workers,
-        driver = ?driver,
-        cpus = ?cpus,
-        root = %config.root.display(),
-        listen = %local,
-        header_timeout = ?config.header_timeout,
-        keepalive_timeout = ?config.keepalive_timeout,
-        send_timeout = ?config.send_timeout,
-        max_connections_per_worker = config.max_connections,
-        body_strategy = ?config.body_strategy,
-        "starting"
-    );
+    let settled = Settled { workers, driver, cpus: &cpus, listen: local, metrics: metrics_addr };
+    info!("starting with this configuration:\n{}", startup_block(&config, &settled));
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
     let mut handles = Vec::with_capacity(workers);
@@ -69,6 +75,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let shutdown = Arc::clone(&shutdown);
         let ready = ready_tx.clone();
         let root = root.try_clone().context("duplicating the root descriptor")?;
+        let log = access.as_ref().map(|w| w.worker_log(id));
+        let observer = Observer::new(Arc::clone(&registry), id, log, config.body_strategy);
         let handle = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
@@ -78,7 +86,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     }
                 }
                 let result = runtime::block_on(driver, || {
-                    worker_main(id, config, root, std_listener, shutdown, ready.clone())
+                    worker_main(id, config, root, std_listener, observer, shutdown, ready.clone())
                 });
                 if let Err(e) = result {
                     let _ = ready.send(Err(format!("worker {id}: {e}")));
@@ -102,58 +110,187 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     stdout.flush()?;
     drop(stdout);
 
-    let sig = sys::wait_shutdown_signal().context("waiting for a signal")?;
-    info!(signal = sig, drain_timeout = ?config.drain_timeout, "shutting down: draining");
+    loop {
+        let sig = sys::wait_shutdown_signal().context("waiting for a signal")?;
+        if sig == libc::SIGUSR1 {
+            match &access {
+                Some(writer) => {
+                    info!("SIGUSR1: reopening the access log");
+                    writer.reopen();
+                }
+                None => info!("SIGUSR1: no access log to reopen"),
+            }
+            continue;
+        }
+        info!(signal = sig, drain_timeout = ?config.drain_timeout, "shutting down: draining");
+        break;
+    }
     shutdown.store(true, Ordering::Release);
     for h in handles {
         if h.join().is_err() {
             error!("a worker panicked");
         }
     }
+    if let Some(writer) = access {
+        writer.finish();
+    }
     info!("stopped");
     Ok(())
 }
 
+/// What start-up decided beyond the configuration.
+struct Settled<'a> {
+    workers: usize,
+    driver: runtime::Selected,
+    cpus: &'a [usize],
+    listen: SocketAddr,
+    metrics: Option<SocketAddr>,
+}
+
+/// Whether a listener closing at a restart hands its queue to the new process.
+fn restart_handover() -> String {
+    match std::fs::read_to_string("/proc/sys/net/ipv4/tcp_migrate_req").map(|v| v.trim().to_owned()) {
+        Ok(v) if v == "1" => "net.ipv4.tcp_migrate_req = 1: queued connections move to the new process".into(),
+        Ok(v) => format!(
+            "net.ipv4.tcp_migrate_req = {v}: a handshake caught by a listener's close is reset (set 1, see docs/operations.md)"
+        ),
+        Err(_) => "net.ipv4.tcp_migrate_req unavailable (Linux 5.14+)".into(),
+    }
+}
+
+/// The configuration the server settled on, one aligned line per subject.
+fn startup_block(c: &Config, s: &Settled<'_>) -> String {
+    let pinned: Vec<String> = (0..s.workers)
+        .map(|i| s.cpus.get(i % s.cpus.len().max(1)).map_or("-".into(), |c| c.to_string()))
+        .collect();
+    let open_files = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|l| {
+            l.lines().find(|l| l.starts_with("Max open files")).map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                format!("{} soft, {} hard", f.get(3).unwrap_or(&"?"), f.get(4).unwrap_or(&"?"))
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let access = match &c.access_log {
+        access_log::Target::Off => "off".to_string(),
+        t => format!("{t} ({:?})", c.log_format).to_lowercase(),
+    };
+    let rows = [
+        ("workers", format!("{} pinned to CPUs [{}]", s.workers, pinned.join(", "))),
+        ("driver", format!("{:?} (asked: {:?})", s.driver, c.driver).to_lowercase()),
+        ("listen", format!("{} (SO_REUSEPORT)", s.listen)),
+        ("metrics", s.metrics.map_or("off".into(), |a| format!("http://{a}/metrics"))),
+        ("access log", access),
+        ("root", c.root.display().to_string()),
+        ("config file", c.config_file.as_ref().map_or("none".into(), |p| p.display().to_string())),
+        (
+            "timeouts",
+            format!(
+                "header {:?}, keep-alive {:?}, send {:?}, drain {:?}",
+                c.header_timeout, c.keepalive_timeout, c.send_timeout, c.drain_timeout
+            ),
+        ),
+        (
+            "limits",
+            format!(
+                "{} connections per worker, head {} B, target {} B, {} ranges, discard {} B",
+                c.max_connections,
+                c.max_header_bytes,
+                c.max_uri_bytes,
+                c.max_ranges,
+                c.max_discard_bytes
+            ),
+        ),
+        ("open files", open_files),
+        ("restarts", restart_handover()),
+        (
+            "bodies",
+            format!(
+                "{:?}, precompressed {}",
+                c.body_strategy,
+                if c.precompressed { "on" } else { "off" }
+            )
+            .to_lowercase(),
+        ),
+        (
+            "files",
+            format!(
+                "index {}, dotfiles {}, cors {}",
+                c.index,
+                if c.serve_dotfiles { "served" } else { "hidden" },
+                if c.cors.is_some() { "on" } else { "off" }
+            ),
+        ),
+    ];
+    let mut out = String::new();
+    for (name, value) in rows {
+        out.push_str(&format!("  {name:<12} {value}\n"));
+    }
+    out.pop();
+    out
+}
+
+#[allow(clippy::too_many_arguments, reason = "one call site; each value is moved in once")]
 async fn worker_main(
     id: usize,
     config: Arc<Config>,
     root: Root,
     std_listener: std::net::TcpListener,
+    observer: Observer,
     shutdown: Arc<AtomicBool>,
     ready: mpsc::Sender<Result<usize, String>>,
 ) {
-    let listener = match TcpListener::from_std(std_listener) {
+    let listener = match listener::Listener::new(std_listener) {
         Ok(l) => l,
         Err(e) => {
             let _ = ready.send(Err(format!("worker {id}: listener: {e}")));
             return;
         }
     };
+    let observer = Rc::new(observer);
+    record::install(Rc::clone(&observer));
+    monoio::spawn(flush_access_log(Rc::clone(&observer)));
     let ctx = Rc::new(Context::new(Arc::clone(&config), id, root));
     monoio::spawn(sweep_deadlines(Rc::clone(&ctx)));
     let _ = ready.send(Ok(id));
     drop(ready);
 
-    let stop = async {
+    let (stop, stop_handle) = listener::stop_switch();
+    monoio::spawn(async move {
         while !shutdown.load(Ordering::Acquire) {
             monoio::time::sleep(SHUTDOWN_POLL).await;
         }
-    };
-    monoio::select! {
-        _ = stop => {}
-        _ = listener::accept_loop(&listener, &ctx) => {}
-    }
-    drop(listener);
+        stop.stop();
+    });
+    listener::accept_loop(&listener, &ctx, stop_handle).await;
     ctx.start_drain();
+    let queued = listener::close_gracefully(listener, &ctx).await;
+    debug!(worker = id, queued, "listener closed");
     let deadline = monoio::time::Instant::now() + config.drain_timeout;
-    while ctx.active.get() > 0 && monoio::time::Instant::now() < deadline {
+    loop {
+        // Sleep first: connections just taken from the queue are spawned but count themselves
+        // active only once their task first runs, which a sleep guarantees.
         monoio::time::sleep(Duration::from_millis(20)).await;
+        if ctx.active.get() == 0 || monoio::time::Instant::now() >= deadline {
+            break;
+        }
     }
     let left = ctx.active.get();
     if left > 0 {
         warn!(worker = id, connections = left, "drain timeout: closing remaining connections");
     } else {
         debug!(worker = id, "drained");
+    }
+    observer.flush_log_blocking();
+    record::uninstall();
+}
+
+/// Hands this worker's access-log buffer to the writer at least once a second, forever.
+async fn flush_access_log(observer: Rc<Observer>) {
+    loop {
+        monoio::time::sleep(access_log::FLUSH_INTERVAL).await;
+        observer.flush_log();
     }
 }
 

@@ -71,6 +71,12 @@ impl Server {
         Server { child, addr, root: root.to_path_buf(), log_path, _stdout: stdout }
     }
 
+    /// The server's standard output after the `listening on` line (the access log with
+    /// `--access-log -`).
+    pub fn stdout(&mut self) -> &mut BufReader<ChildStdout> {
+        &mut self._stdout
+    }
+
     /// What the server has logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
@@ -273,4 +279,53 @@ pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     }
     out.truncate(len);
     out
+}
+
+/// One part of a `multipart/byteranges` body (RFC 9110 §14.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyPart {
+    /// Lower-cased field names of the part's own head, with their values.
+    pub headers: BTreeMap<String, String>,
+    /// The part's data, byte for byte.
+    pub body: Vec<u8>,
+}
+
+/// Splits a `multipart/byteranges` body strictly (RFC 2046 §5.1.1): it must start with the
+/// first delimiter, every part must have a head ending in an empty line, and the body must end
+/// with the close delimiter and CRLF, nothing after it. `content_type` is the response's
+/// `Content-Type`, from which the boundary is taken. Panics on any deviation.
+pub fn multipart_parts(body: &[u8], content_type: &str) -> Vec<BodyPart> {
+    let (essence, params) = content_type.split_once(';').expect("boundary parameter");
+    assert_eq!(essence.trim(), "multipart/byteranges", "{content_type}");
+    let boundary = params
+        .trim()
+        .strip_prefix("boundary=")
+        .unwrap_or_else(|| panic!("boundary in {content_type:?}"))
+        .trim_matches('"');
+    let delim = format!("--{boundary}");
+    let next_delim = format!("\r\n--{boundary}");
+    let mut rest = body.strip_prefix(delim.as_bytes()).expect("body starts with the delimiter");
+    let mut parts = Vec::new();
+    loop {
+        if rest == b"--\r\n" {
+            return parts;
+        }
+        rest = rest.strip_prefix(b"\r\n").expect("CRLF after a delimiter");
+        let head_end = find_bytes(rest, b"\r\n\r\n").expect("end of a part head");
+        let head = std::str::from_utf8(&rest[..head_end]).expect("ASCII part head");
+        let mut headers = BTreeMap::new();
+        for line in head.split("\r\n") {
+            let (name, value) = line.split_once(':').expect("colon in a part field");
+            headers.insert(name.to_ascii_lowercase(), value.trim().to_string());
+        }
+        rest = &rest[head_end + 4..];
+        let end = find_bytes(rest, next_delim.as_bytes()).expect("delimiter after a part");
+        parts.push(BodyPart { headers, body: rest[..end].to_vec() });
+        rest = &rest[end + next_delim.len()..];
+    }
+}
+
+/// The first position of `needle` in `hay`.
+pub fn find_bytes(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
