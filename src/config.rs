@@ -24,7 +24,15 @@ pub enum Driver {
 
 /// `ringcast [OPTIONS] [ROOT]`: serve a directory over HTTP/1.1.
 #[derive(Debug, Clone, Parser)]
-#[command(name = "ringcast", version, about, long_about = None)]
+#[command(
+    name = "ringcast",
+    version,
+    about,
+    long_about = None,
+    after_help = "Validate a configuration file and print the effective configuration:\n  \
+                  ringcast check-config FILE [OPTIONS]\n\n\
+                  Signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens the access log."
+)]
 pub struct Args {
     /// Directory to serve.
     #[arg(default_value = ".")]
