@@ -1,11 +1,13 @@
-//! Listening sockets: one per worker in one `SO_REUSEPORT` group, and the accept loop.
+//! Listening sockets: one per worker in one `SO_REUSEPORT` group, the accept loop, and how a
+//! worker stops listening at shutdown without resetting a connection the kernel already
+//! accepted for it (so a new ringcast on the same address can take over: see
+//! docs/operations.md, "Upgrade without dropping viewers").
 
+use std::cell::Cell;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::Duration;
-
-use std::cell::Cell;
 
 use monoio::io::{CancelHandle, Canceller};
 use monoio::net::TcpListener;
@@ -159,10 +161,11 @@ fn spawn(ctx: &Rc<Context>, stream: std::net::TcpStream, peer: SocketAddr) {
 /// descriptor is closed. So the queue is emptied right before our close, and that close must
 /// be the last reference: the runtime's descriptor is closed asynchronously on io_uring, so it
 /// is dropped first and given [`RELEASE_ROUNDS`] short pauses, accepting all the while (the
-/// accept loop has already ended, with no operation left in flight). What remains is the window
-/// between the last empty `accept` and `close` (microseconds);
-/// `net.ipv4.tcp_migrate_req = 1` (Linux 5.14+) closes it too, by moving whatever is still
-/// queued to another listener of the group (see docs/operations.md).
+/// accept loop has already ended, with no operation left in flight). What remains is in the
+/// kernel: a connection queued between the last empty `accept` and `close`, or a handshake in
+/// flight to this listener when it closes, is reset (a window of microseconds);
+/// `net.ipv4.tcp_migrate_req = 1` (Linux 5.14+) closes it, by moving both to another listener
+/// of the group (see docs/operations.md).
 pub async fn close_gracefully(listener: Listener, ctx: &Rc<Context>) -> usize {
     let Listener { socket: ring, std: socket } = listener;
     drop(ring);
