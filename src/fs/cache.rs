@@ -104,7 +104,12 @@ pub struct Stats {
 /// One worker's open-file cache.
 pub struct FileCache {
     limits: Limits,
-    map: HashMap<(Vec<u8>, bool), Slot>,
+    /// Entries by path, one map for targets without and one for targets with a trailing slash
+    /// (so a lookup borrows the path instead of building a key).
+    maps: [HashMap<Vec<u8>, Slot>; 2],
+    /// Paths found missing, and when: answered 404 without a syscall for one `revalidate`
+    /// interval (precompressed variants are looked up for every text request).
+    missing: [HashMap<Vec<u8>, Instant>; 2],
     clock: VecDeque<(Vec<u8>, bool)>,
     memory_used: u64,
     stats: Stats,
@@ -113,7 +118,7 @@ pub struct FileCache {
 impl std::fmt::Debug for FileCache {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileCache")
-            .field("entries", &self.map.len())
+            .field("entries", &self.len())
             .field("memory_used", &self.memory_used)
             .field("stats", &self.stats)
             .finish()
@@ -134,7 +139,8 @@ impl FileCache {
     pub fn new(limits: Limits) -> Self {
         Self {
             limits,
-            map: HashMap::new(),
+            maps: [HashMap::new(), HashMap::new()],
+            missing: [HashMap::new(), HashMap::new()],
             clock: VecDeque::new(),
             memory_used: 0,
             stats: Stats::default(),
@@ -148,12 +154,12 @@ impl FileCache {
 
     /// Entries held.
     pub fn len(&self) -> usize {
-        self.map.len()
+        self.maps[0].len() + self.maps[1].len()
     }
 
     /// True when nothing is cached.
     pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
+        self.len() == 0
     }
 
     /// Bytes of content held.
@@ -170,8 +176,8 @@ impl FileCache {
         index: &str,
         now: Instant,
     ) -> Result<Lookup, OpenError> {
-        let key = (relative.to_vec(), want_dir);
-        if let Some(slot) = self.map.get_mut(&key) {
+        let which = usize::from(want_dir);
+        if let Some(slot) = self.maps[which].get_mut(relative) {
             let fresh = now.saturating_duration_since(slot.checked) < self.limits.revalidate;
             let valid = fresh
                 || match root.stat(&slot.entry.path) {
@@ -187,10 +193,32 @@ impl FileCache {
                 return Ok(Lookup::File(Rc::clone(&slot.entry)));
             }
             self.stats.invalidations += 1;
-            self.remove(&key);
+            self.remove(&(relative.to_vec(), want_dir));
+        }
+        if let Some(&seen) = self.missing[which].get(relative) {
+            if now.saturating_duration_since(seen) < self.limits.revalidate {
+                self.stats.hits += 1;
+                return Err(OpenError::not_found(relative));
+            }
+            self.missing[which].remove(relative);
         }
         self.stats.misses += 1;
-        let (file, meta, path) = match root.resolve(relative, want_dir, index)? {
+        let resolved = match root.resolve(relative, want_dir, index) {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status() == crate::http::response::Status::NotFound
+                    && self.limits.max_entries > 0
+                {
+                    if self.missing[which].len() >= self.limits.max_entries {
+                        self.missing[which].clear();
+                    }
+                    self.missing[which].insert(relative.to_vec(), now);
+                }
+                return Err(e);
+            }
+        };
+        let key = (relative.to_vec(), want_dir);
+        let (file, meta, path) = match resolved {
             Resolved::File(file, meta, path) => (file, meta, path),
             Resolved::Directory => return Ok(Lookup::Directory),
         };
@@ -221,19 +249,21 @@ impl FileCache {
         if self.limits.max_entries == 0 {
             return;
         }
-        while self.map.len() >= self.limits.max_entries {
+        while self.len() >= self.limits.max_entries {
             self.evict_one();
         }
         self.memory_used += entry.content.as_ref().map_or(0, |c| c.len() as u64);
         self.clock.push_back(key.clone());
-        self.map.insert(key, Slot { entry, checked: now, referenced: false });
+        let (path, want_dir) = key;
+        self.maps[usize::from(want_dir)]
+            .insert(path, Slot { entry, checked: now, referenced: false });
     }
 
     /// CLOCK: the oldest entry goes unless it was used since the hand last passed; then it gets
     /// a second chance at the back.
     fn evict_one(&mut self) {
         while let Some(key) = self.clock.pop_front() {
-            match self.map.get_mut(&key) {
+            match self.maps[usize::from(key.1)].get_mut(&key.0) {
                 None => continue, // removed earlier (invalidated)
                 Some(slot) if slot.referenced => {
                     slot.referenced = false;
@@ -249,13 +279,13 @@ impl FileCache {
     }
 
     fn remove(&mut self, key: &(Vec<u8>, bool)) {
-        if let Some(slot) = self.map.remove(key) {
+        if let Some(slot) = self.maps[usize::from(key.1)].remove(&key.0) {
             self.memory_used -= slot.entry.content.as_ref().map_or(0, |c| c.len() as u64);
         }
         // The clock keeps the key until the hand reaches it; it is skipped then.
         if self.clock.len() > 2 * self.limits.max_entries.max(16) {
-            let map = &self.map;
-            self.clock.retain(|k| map.contains_key(k));
+            let maps = &self.maps;
+            self.clock.retain(|(path, dir)| maps[usize::from(*dir)].contains_key(path));
         }
     }
 }

@@ -48,6 +48,11 @@ pub struct OpenError {
 }
 
 impl OpenError {
+    /// The error for a path that does not name a servable file.
+    pub fn not_found(relative: &[u8]) -> Self {
+        not_found(relative)
+    }
+
     /// The status a client gets for this error (the one place that mapping lives).
     pub fn status(&self) -> Status {
         match self.source.raw_os_error() {

@@ -8,6 +8,7 @@
 
 mod cpu;
 mod file;
+mod limits;
 mod map;
 mod open;
 mod pipe;
@@ -16,6 +17,7 @@ mod socket;
 
 pub use cpu::{allowed_cpus, pin_current_thread};
 pub use file::{cached_pages, will_need};
+pub use limits::{limit_io_workers, raise_nofile_limit};
 pub use map::Mapped;
 pub use open::{open_beneath, stat_at};
 pub use pipe::Pipe;

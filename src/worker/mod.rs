@@ -43,6 +43,10 @@ const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 /// Runs the server until SIGINT or SIGTERM, then drains and returns.
 pub fn run(config: Config) -> anyhow::Result<()> {
     sys::block_shutdown_signals().context("blocking SIGINT/SIGTERM/SIGUSR1")?;
+    match sys::raise_nofile_limit() {
+        Ok(n) => debug!(open_files = n, "descriptor limit"),
+        Err(e) => warn!(error = %e, "could not raise the descriptor limit"),
+    }
     let cpus = sys::allowed_cpus().context("reading the CPU affinity mask")?;
     let workers = if config.workers == 0 { cpus.len().max(1) } else { config.workers };
     let driver = runtime::choose(config.driver)?;

@@ -9,9 +9,13 @@ use std::future::Future;
 use std::io;
 
 use monoio::{IoUringDriver, LegacyDriver, RuntimeBuilder};
-use tracing::warn;
+use tracing::{debug, warn};
 
 use crate::config::Driver;
+use crate::sys;
+
+/// Most io-wq threads (bounded and unbounded, each) io_uring may start per worker.
+const IO_WORKERS: u32 = 4;
 
 /// Submission-queue entries per worker ring.
 const RING_ENTRIES: u32 = 4096;
@@ -59,6 +63,11 @@ where
                 .with_entries(RING_ENTRIES)
                 .enable_timer()
                 .build()?;
+            // Cold-file reads that the kernel cannot complete asynchronously run on io-wq
+            // threads; bound them per worker so a burst of cold requests cannot start dozens.
+            if let Err(e) = sys::limit_io_workers(IO_WORKERS, IO_WORKERS) {
+                debug!(error = %e, "could not cap io-wq workers (Linux < 5.15?)");
+            }
             rt.block_on(make());
         }
         Selected::Epoll => {
