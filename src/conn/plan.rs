@@ -4,6 +4,7 @@
 //! beneath the root, preconditions evaluated (RFC 9110 §13.2.2), then ranges (§14). Outcomes
 //! such as 304, 412 and 416 are values of the planning, not errors.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
 use monoio::time::Instant;
@@ -161,7 +162,8 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     let keep10 = req.http10_keep_alive() && !close;
     let Representation { entry, path, coding, vary_encoding } = rep;
     let len = entry.len;
-    let etag = entry.etag.as_str();
+    let etag = representation_etag(&entry.etag, coding);
+    let etag = etag.as_ref();
     let last_modified = entry.last_modified.as_str();
     let content_type = ctx.mime.lookup(&path);
     // Fields every answer about this representation carries (200, 206, 304; RFC 9110 §15.4.5).
@@ -256,9 +258,31 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     }
     head.field("Last-Modified", last_modified)
         .field("ETag", etag)
-        .field("Accept-Ranges", "bytes")
+        .field("Accept-Ranges", accept_ranges(ctx.config.max_ranges))
         .raw(&common);
     Plan::new(status, head.finish(close, keep10), body, head_only, close)
+}
+
+/// The entity-tag of the representation sent. A precompressed variant is a different
+/// representation and needs an entity-tag no other representation of the resource has
+/// (RFC 9110 §8.8.3); the variant file's own tag (its size and modification time) could equal
+/// its sibling's — `gzip -k` and `brotli -k` keep the original's time — so the coding is added
+/// to it: `"1a-5f3c"` becomes `"1a-5f3c-gzip"`.
+fn representation_etag(file_etag: &str, coding: Option<Coding>) -> Cow<'_, str> {
+    match (coding, file_etag.strip_suffix('"')) {
+        (Some(coding), Some(open)) => Cow::Owned(format!("{open}-{}\"", coding.token())),
+        _ => Cow::Borrowed(file_etag),
+    }
+}
+
+/// The `Accept-Ranges` value (RFC 9110 §14.3): `none` when ranges are turned off
+/// (`--max-ranges 0`), so that clients do not try.
+fn accept_ranges(max_ranges: usize) -> &'static str {
+    if max_ranges == 0 {
+        "none"
+    } else {
+        "bytes"
+    }
 }
 
 fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {

@@ -67,8 +67,8 @@ pub struct MultipartPlan {
 /// Plans a `multipart/byteranges` body for `ranges` of a `total_len`-byte representation whose
 /// own media type is `part_content_type` (written in each part, §14.6; omitted when empty).
 ///
-/// `ranges` are used in the order given (normally the sorted, coalesced output of
-/// [`crate::http::range::evaluate`]). `boundary` should come from [`boundary`].
+/// `ranges` are used in the order given (normally the coalesced output of
+/// [`crate::http::range::evaluate`], in the order the client asked for them). `boundary` should come from [`boundary`].
 pub fn plan(
     ranges: &[ByteRange],
     part_content_type: &str,

@@ -7,9 +7,14 @@
 //!
 //! Invariants of the output:
 //! - every [`ByteRange`] is non-empty and lies inside `0..len`;
-//! - the ranges of [`RangeDecision::Multi`] are sorted, pairwise disjoint and never adjacent
-//!   (overlapping or touching ranges are coalesced, which §14.6 allows "regardless of the order
-//!   in which the corresponding range-spec appeared"), and there are at least two of them;
+//! - the ranges of [`RangeDecision::Multi`] are pairwise disjoint and never adjacent
+//!   (overlapping or touching ranges are coalesced, which §15.3.7.2 allows "regardless of the
+//!   order in which the corresponding range-spec appeared"), and there are at least two of them;
+//! - they come in the order their range-specs appeared in the field, a coalesced range taking
+//!   the place of its first member (§15.3.7.2: the server "SHOULD send the parts in the same
+//!   order that the corresponding range-spec appeared in the received Range header field,
+//!   excluding those ranges that were deemed unsatisfiable or that were coalesced into other
+//!   ranges");
 //! - one resulting range is always [`RangeDecision::Single`], never a one-part multipart body.
 //!
 //! The caller decides *whether* to apply a range: only to `GET` (§14.2: "A server MUST ignore a
@@ -79,7 +84,7 @@ pub enum RangeDecision {
     /// Send one part with `206 Partial Content` and a `Content-Range` field.
     Single(ByteRange),
     /// Send `206 Partial Content` with a `multipart/byteranges` body (§14.6): at least two
-    /// sorted, disjoint, non-adjacent ranges.
+    /// disjoint, non-adjacent ranges, in the order they were asked for (§15.3.7.2).
     Multi(Vec<ByteRange>),
     /// Answer `416 Range Not Satisfiable` with `Content-Range: bytes */LEN` (§15.5.17).
     NotSatisfiable,
@@ -189,7 +194,8 @@ fn resolve(spec: Spec<'_>, len: u64) -> Option<ByteRange> {
 ///   (§14.2: a server MAY ignore `Range`; a recipient ignores one it cannot parse). A
 ///   `max_ranges` of 0 turns range support off.
 /// - Ends past the end of the representation are clamped (§14.1.1).
-/// - Overlapping and adjacent ranges are coalesced and the result sorted (§14.6).
+/// - Overlapping and adjacent ranges are coalesced; the rest keep the order of the field
+///   (§15.3.7.2).
 /// - No satisfiable range => [`NotSatisfiable`] (§14.1.1, §15.5.17).
 /// - An empty representation (`len == 0`): only a non-zero suffix-range is satisfiable
 ///   (§14.1.1), and it selects the whole, empty representation; as no `Content-Range` can
@@ -271,18 +277,34 @@ pub fn evaluate(header: &[u8], len: u64, max_ranges: usize) -> RangeDecision {
     }
 }
 
-/// Sorts `ranges` by start and merges every pair that overlaps or touches (§14.6).
+/// Merges every group of overlapping or touching ranges into one (§15.3.7.2), at the place of
+/// the group's first member, keeping the order of the field otherwise.
+///
+/// One pass suffices: `out` stays pairwise disjoint and non-adjacent, so the union of a new
+/// range with every range it touches is one interval that touches nothing else in `out`.
+/// Quadratic in the number of ranges, which `max_ranges` bounds.
 fn coalesce(ranges: &mut Vec<ByteRange>) {
-    ranges.sort_unstable_by_key(|r| r.start);
     let mut out: Vec<ByteRange> = Vec::with_capacity(ranges.len());
     for r in ranges.drain(..) {
-        match out.last_mut() {
-            Some(prev) if r.start <= prev.end_exclusive() => {
-                let end = prev.end_exclusive().max(r.end_exclusive());
-                prev.len = end - prev.start;
+        let touches = |o: &ByteRange| o.start <= r.end_exclusive() && r.start <= o.end_exclusive();
+        let Some(first) = out.iter().position(touches) else {
+            out.push(r);
+            continue;
+        };
+        let (mut start, mut end) = (r.start, r.end_exclusive());
+        let mut i = first;
+        while i < out.len() {
+            if touches(&out[i]) {
+                start = start.min(out[i].start);
+                end = end.max(out[i].end_exclusive());
+                if i > first {
+                    out.remove(i);
+                    continue;
+                }
             }
-            _ => out.push(r),
+            i += 1;
         }
+        out[first] = ByteRange { start, len: end - start };
     }
     *ranges = out;
 }
@@ -364,10 +386,11 @@ mod tests {
             ("bytes=0-0 , 5-5", 10, Multi(vec![br(0, 1), br(5, 1)])),
             ("bytes=0-0,\t5-5", 10, Multi(vec![br(0, 1), br(5, 1)])),
             ("bytes=,,0-0,,,5-5,,", 10, Multi(vec![br(0, 1), br(5, 1)])),
-            // §14.6 several ranges: multipart, sorted
+            // §14.6 several ranges: multipart, in the order asked for (§15.3.7.2)
             ("bytes=0-1,4-5", 10, Multi(vec![br(0, 2), br(4, 2)])),
-            ("bytes=4-5,0-1", 10, Multi(vec![br(0, 2), br(4, 2)])),
+            ("bytes=4-5,0-1", 10, Multi(vec![br(4, 2), br(0, 2)])),
             ("bytes=0-0,-1", 10, Multi(vec![br(0, 1), br(9, 1)])),
+            ("bytes=-1,0-0", 10, Multi(vec![br(9, 1), br(0, 1)])),
             // §14.6 overlapping and adjacent ranges are coalesced; one result => single
             ("bytes=0-4,2-8", 10, Single(br(0, 9))),
             ("bytes=0-4,5-9", 10, Single(br(0, 10))),
@@ -377,6 +400,10 @@ mod tests {
             ("bytes=0-1,3-4,2-2", 10, Single(br(0, 5))),
             ("bytes=0-1,3-4,7-8,4-6", 10, Multi(vec![br(0, 2), br(3, 6)])),
             ("bytes=0-1,3-4,6-7", 10, Multi(vec![br(0, 2), br(3, 2), br(6, 2)])),
+            // a coalesced range takes the place of its first member (§15.3.7.2)
+            ("bytes=7-8,0-1,4-6", 10, Multi(vec![br(4, 5), br(0, 2)])),
+            ("bytes=9-9,0-0,4-4,1-7", 10, Multi(vec![br(9, 1), br(0, 8)])),
+            ("bytes=8-8,0-0,4-4,6-7", 10, Multi(vec![br(6, 3), br(0, 1), br(4, 1)])),
             // empty representation (§14.1.1: only a non-zero suffix is satisfiable)
             ("bytes=0-", 0, NotSatisfiable),
             ("bytes=0-0", 0, NotSatisfiable),
@@ -434,9 +461,12 @@ mod tests {
             Multi(v) => {
                 assert!(v.len() >= 2);
                 assert!(v.iter().all(inside), "{v:?} outside {len}");
-                for w in v.windows(2) {
-                    // sorted, disjoint and not even adjacent
-                    assert!(w[0].end_exclusive() < w[1].start, "{v:?} not coalesced");
+                for (i, a) in v.iter().enumerate() {
+                    for b in &v[i + 1..] {
+                        // disjoint and not even adjacent, in whatever order
+                        let apart = a.end_exclusive() < b.start || b.end_exclusive() < a.start;
+                        assert!(apart, "{v:?} not coalesced");
+                    }
                 }
             }
             Full | NotSatisfiable => {}
