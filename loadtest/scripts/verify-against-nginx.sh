@@ -9,7 +9,7 @@ set -euo pipefail
 
 BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/ringcast-load}
 OUT=${OUT:-/tmp/ringcast-load-verify}
-PORT=${PORT:-18080}
+PORT=${PORT:-18431}
 SECS=${SECS:-10}
 RATE=${RATE:-5000}
 ROUNDS=${ROUNDS:-3}
@@ -46,10 +46,16 @@ http {
     }
 }
 CONF
+# Never measure somebody else's server: the port must be free before nginx starts.
+if ss -Htln "sport = :$PORT" | grep -q .; then
+    echo "port $PORT is already in use; set PORT to a free one" >&2
+    exit 1
+fi
 taskset -c "$SERVER_CPU" nginx -c "$OUT/nginx.conf" -p "$OUT" &
 NGINX_PID=$!
 trap 'kill "$NGINX_PID" 2>/dev/null || true' EXIT
 sleep 1
+kill -0 "$NGINX_PID" || { echo "nginx did not start; see $OUT/logs/error.log" >&2; exit 1; }
 
 # Runs a command pinned to the client CPU; prints its output, then "CPU_S <utime+stime>" read
 # from /proc/PID/stat while the process is a zombie (all threads included), before reaping.
