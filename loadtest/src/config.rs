@@ -43,7 +43,7 @@ pub struct Args {
     /// Unrecorded time before the measured run.
     #[arg(long, value_parser = parse_duration, default_value = "0s")]
     pub warmup: Duration,
-    /// Stop after exactly this many requests (split evenly over the threads).
+    /// Stop after exactly this many requests (split evenly over the threads; HLS: the viewers).
     #[arg(long)]
     pub requests: Option<u64>,
     /// Per-request timeout, from the actual send to the end of the body.
