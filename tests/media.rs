@@ -744,6 +744,11 @@ fn precompressed_variants() {
         (Some("*;q=0"), None),
         (Some("*, br;q=0"), Some("gzip")),
         (Some("deflate, zstd"), None),
+        // §12.4.2: weights rank the accepted codings; Brotli first on a tie.
+        (Some("br;q=0.5, gzip"), Some("gzip")),
+        (Some("gzip;q=0.5, br;q=0.5"), Some("br")),
+        // Refusing identity changes nothing when no coding is acceptable (§12.5.3).
+        (Some("identity;q=0"), None),
     ];
     for driver in DRIVERS {
         let srv = Server::start(&fx.dir, driver, &[]);
@@ -833,5 +838,29 @@ fn precompressed_variants() {
             assert_eq!(r.header("etag"), Some(etag_plain.as_str()), "{driver} {accept}");
             assert_eq!(r.body, plain, "{driver} {accept}");
         }
+    }
+}
+
+#[test]
+fn future_modification_time() {
+    let (fx, data) = fixture();
+    let future =
+        std::time::SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() + 86_400;
+    let p = fx.file("future.mp4", &data);
+    set_mtime(&p, future);
+    let date = |r: &Response, name: &str| {
+        httpdate::parse_http_date(r.header(name).unwrap_or_else(|| panic!("{name}"))).unwrap()
+    };
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        // RFC 9110 §8.8.2.1: Last-Modified is never later than Date.
+        for r in [get(&srv, "/future.mp4", &[]), head(&srv, "/future.mp4", &[])] {
+            assert_eq!(r.status, 200, "{driver}");
+            assert!(date(&r, "last-modified") <= date(&r, "date"), "{driver}: {}", r.raw_head);
+        }
+        let etag = etag_of(&srv, "/future.mp4", &[]);
+        let r = get(&srv, "/future.mp4", &[("If-None-Match", &etag)]);
+        assert_eq!(r.status, 304, "{driver}");
+        assert!(date(&r, "last-modified") <= date(&r, "date"), "{driver}: {}", r.raw_head);
     }
 }

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::rc::Rc;
+use std::time::SystemTime;
 
 use monoio::time::Instant;
 
@@ -17,6 +18,7 @@ use crate::fs::cache::{CachedFile, Lookup};
 use crate::fs::path::{self, PathError};
 use crate::http::conditional::{self, Outcome, Preconditions, Validators};
 use crate::http::cors::Cors;
+use crate::http::date;
 use crate::http::encoding::{self, Coding};
 use crate::http::multipart::{self, Piece};
 use crate::http::range::{self, RangeDecision};
@@ -148,11 +150,11 @@ fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) ->
                 _ => None,
             }
         };
-        let br = if accepted.br { variant(Coding::Br) } else { None };
-        let gz = if br.is_none() && accepted.gzip { variant(Coding::Gzip) } else { None };
-        if let Some(coding) = encoding::choose(&accepted, br.is_some(), gz.is_some()) {
-            let entry = br.or(gz).expect("choose picks an available variant");
-            return Representation { entry, path, coding: Some(coding), vary_encoding };
+        // The most preferred accepted coding that has a variant on disk (§12.4.2 weights).
+        for coding in encoding::preference(&accepted) {
+            if let Some(entry) = variant(coding) {
+                return Representation { entry, path, coding: Some(coding), vary_encoding };
+            }
         }
     }
     Representation { entry, path, coding: None, vary_encoding }
@@ -164,7 +166,8 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     let len = entry.len;
     let etag = representation_etag(&entry.etag, coding);
     let etag = etag.as_ref();
-    let last_modified = entry.last_modified.as_str();
+    let (modified, last_modified) = last_modified(&entry, SystemTime::now());
+    let last_modified = last_modified.as_ref();
     let content_type = ctx.mime.lookup(&path);
     // Fields every answer about this representation carries (200, 206, 304; RFC 9110 §15.4.5).
     let mut common = Vec::with_capacity(160);
@@ -177,7 +180,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     if let Some(cors) = &ctx.config.cors {
         cors.write_headers(req.fields.origin.as_deref(), &mut common);
     }
-    let validators = Validators { etag, last_modified: entry.modified };
+    let validators = Validators { etag, last_modified: modified };
     let fields = &req.fields;
     let pre = Preconditions {
         if_match: fields.if_match.as_deref(),
@@ -272,6 +275,20 @@ fn representation_etag(file_etag: &str, coding: Option<Coding>) -> Cow<'_, str> 
     match (coding, file_etag.strip_suffix('"')) {
         (Some(coding), Some(open)) => Cow::Owned(format!("{open}-{}\"", coding.token())),
         _ => Cow::Borrowed(file_etag),
+    }
+}
+
+/// The modification time and `Last-Modified` value of a file as of `now`. RFC 9110 §8.8.2.1: an
+/// origin server "MUST NOT generate a Last-Modified date that is later than the server's time
+/// of message origination"; a file dated in the future (a clock set wrong, an archive unpacked
+/// with its times) is given the current time instead, for the validators as well, so
+/// `If-Modified-Since` and `If-Range` compare against what was sent.
+fn last_modified(entry: &CachedFile, now: SystemTime) -> (SystemTime, Cow<'_, str>) {
+    if entry.modified <= now {
+        (entry.modified, Cow::Borrowed(entry.last_modified.as_str()))
+    } else {
+        let now = date::truncate_to_second(now);
+        (now, Cow::Owned(date::format(now)))
     }
 }
 

@@ -14,13 +14,16 @@
 
 use crate::http::mime::extension_lowercase;
 
-/// Which codings the client accepts (weight above zero).
+/// Which codings the client accepts (weight above zero), and which it prefers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accepted {
     /// Brotli (RFC 7932).
     pub br: bool,
     /// gzip (RFC 9110 §8.4.1.3), `x-gzip` included.
     pub gzip: bool,
+    /// Both are accepted and gzip has the higher weight (§12.4.2: weights rank preferences),
+    /// as in `br;q=0.5, gzip`. On equal weights Brotli, the smaller for text, goes first.
+    pub gzip_preferred: bool,
 }
 
 /// A content coding ringcast can serve precompressed.
@@ -119,8 +122,9 @@ pub fn parse_accept_encoding(value: &[u8]) -> Accepted {
         };
         *slot = Some(slot.map_or(q, |old| old.max(q)));
     }
-    let accepts = |explicit: Option<u16>| explicit.or(star).is_some_and(|q| q > 0);
-    Accepted { br: accepts(br), gzip: accepts(gzip) }
+    let weight = |explicit: Option<u16>| explicit.or(star).unwrap_or(0);
+    let (br, gzip) = (weight(br), weight(gzip));
+    Accepted { br: br > 0, gzip: gzip > 0, gzip_preferred: br > 0 && gzip > br }
 }
 
 /// True for paths whose content is text worth serving precompressed: playlists, manifests,
@@ -166,16 +170,27 @@ pub fn precompressible(path: &str) -> bool {
     })
 }
 
-/// Picks the coding to serve: `br` when accepted and available, else `gzip` when accepted and
-/// available (Brotli is the smaller of the two for text), else `None` (the file as it is).
-pub fn choose(accepted: &Accepted, available_br: bool, available_gzip: bool) -> Option<Coding> {
-    if accepted.br && available_br {
-        Some(Coding::Br)
-    } else if accepted.gzip && available_gzip {
-        Some(Coding::Gzip)
+/// The acceptable codings, most preferred first: by weight, Brotli first on a tie.
+pub fn preference(accepted: &Accepted) -> impl Iterator<Item = Coding> {
+    let order = if accepted.gzip_preferred {
+        [Coding::Gzip, Coding::Br]
     } else {
-        None
-    }
+        [Coding::Br, Coding::Gzip]
+    };
+    let accepted = *accepted;
+    order.into_iter().filter(move |c| match c {
+        Coding::Br => accepted.br,
+        Coding::Gzip => accepted.gzip,
+    })
+}
+
+/// Picks the coding to serve: the most preferred of the accepted codings that is available
+/// (see [`preference`]), else `None` (the file as it is).
+pub fn choose(accepted: &Accepted, available_br: bool, available_gzip: bool) -> Option<Coding> {
+    preference(accepted).find(|c| match c {
+        Coding::Br => available_br,
+        Coding::Gzip => available_gzip,
+    })
 }
 
 #[cfg(test)]
@@ -184,8 +199,11 @@ mod tests {
     use proptest::prelude::*;
 
     fn acc(br: bool, gzip: bool) -> Accepted {
-        Accepted { br, gzip }
+        Accepted { br, gzip, gzip_preferred: false }
     }
+
+    /// Both accepted, gzip with the higher weight.
+    const GZIP_FIRST: Accepted = Accepted { br: true, gzip: true, gzip_preferred: true };
 
     /// §12.5.3 Accept-Encoding cases: (value, accepted).
     #[test]
@@ -220,6 +238,13 @@ mod tests {
             ("br;q=abc, gzip", acc(false, true)),
             // repeated members: the higher weight counts
             ("br;q=0, br;q=0.5", acc(true, false)),
+            // §12.4.2 weights rank the accepted codings; a tie leaves Brotli first
+            ("br;q=0.5, gzip", GZIP_FIRST),
+            ("gzip;q=0.9, br;q=0.8", GZIP_FIRST),
+            ("*;q=0.1, gzip", GZIP_FIRST),
+            ("gzip;q=0.5, br;q=0.5", acc(true, true)),
+            ("gzip, br;q=1", acc(true, true)),
+            ("br;q=0.8, gzip;q=0.9, br;q=1", acc(true, true)),
             // empty members and OWS
             (" , ,br ,, gzip ", acc(true, true)),
             ("deflate, compress", acc(false, false)),
@@ -252,6 +277,11 @@ mod tests {
         assert_eq!(choose(&acc(false, true), true, true), Some(Coding::Gzip));
         assert_eq!(choose(&acc(true, false), false, true), None);
         assert_eq!(choose(&acc(false, false), true, true), None);
+        assert_eq!(choose(&GZIP_FIRST, true, true), Some(Coding::Gzip));
+        assert_eq!(choose(&GZIP_FIRST, true, false), Some(Coding::Br));
+        assert_eq!(preference(&GZIP_FIRST).collect::<Vec<_>>(), [Coding::Gzip, Coding::Br]);
+        assert_eq!(preference(&all).collect::<Vec<_>>(), [Coding::Br, Coding::Gzip]);
+        assert_eq!(preference(&acc(false, true)).collect::<Vec<_>>(), [Coding::Gzip]);
         assert_eq!((Coding::Br.suffix(), Coding::Br.token()), (".br", "br"));
         assert_eq!((Coding::Gzip.suffix(), Coding::Gzip.token()), (".gz", "gzip"));
     }
