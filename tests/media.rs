@@ -642,6 +642,9 @@ fn cors() {
         }
         let r = with_probe(&srv, &preflight("/v.mp4", "http://other.example"));
         check_preflight(&r, Some("*"), None);
+        let r = get(&srv, "/missing.ts", &[("Origin", origin)]);
+        assert_eq!(r.status, 404, "{driver}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{driver}");
         drop(srv);
 
         // --cors ORIGIN: that origin only, and every answer varies by Origin (§12.5.5).
@@ -654,9 +657,13 @@ fn cors() {
             get(&srv, "/v.mp4", &[("Origin", origin), ("Range", "bytes=0-1,5-6")]),
             get(&srv, "/v.mp4", &[("Origin", origin), ("If-None-Match", &etag)]),
             get(&srv, "/v.mp4", &[("Origin", origin), ("Range", "bytes=5000-")]),
+            get(&srv, "/v.mp4", &[("Origin", origin), ("If-Match", "\"nope\"")]),
+            // Errors carry CORS too, so a player can tell a missing segment from a network error.
+            get(&srv, "/missing.ts", &[("Origin", origin)]),
+            head(&srv, "/missing.ts", &[("Origin", origin)]),
         ];
         let statuses: Vec<u16> = allowed.iter().map(|r| r.status).collect();
-        assert_eq!(statuses, [200, 200, 206, 206, 304, 416], "{driver}");
+        assert_eq!(statuses, [200, 200, 206, 206, 304, 416, 412, 404, 404], "{driver}");
         for r in &allowed {
             let what = format!("{driver} {}", r.status);
             assert_eq!(r.header("access-control-allow-origin"), Some(origin), "{what}");
@@ -728,6 +735,10 @@ fn precompressed_variants() {
     file(&fx, "v.mp4", &plain);
     file(&fx, "v.mp4.gz", &gz);
     file(&fx, "probe.txt", PROBE);
+    // A stale variant: older than the file it compresses.
+    file(&fx, "live.m3u8", &plain);
+    let p = fx.file("live.m3u8.gz", &gz);
+    set_mtime(&p, MTIME_SECS - 4);
     let m3u8 = "application/vnd.apple.mpegurl; charset=utf-8";
     // (Accept-Encoding, coding sent) for x.m3u8, which has both variants.
     let cases: &[(Option<&str>, Option<&str>)] = &[
@@ -812,6 +823,10 @@ fn precompressed_variants() {
         let r = get(&srv, "/g.vtt", &[("Accept-Encoding", "br, gzip")]);
         assert_eq!((r.header("content-encoding"), &r.body), (Some("gzip"), &gz), "{driver}");
         assert_eq!(r.header("content-type"), Some("text/vtt; charset=utf-8"), "{driver}");
+        // A variant older than its file is not used.
+        let r = get(&srv, "/live.m3u8", &[("Accept-Encoding", "gzip")]);
+        assert_eq!((r.header("content-encoding"), &r.body), (None, &plain), "{driver} stale");
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{driver} stale");
         // Media is not precompressible: no variant, no Vary.
         let r = get(&srv, "/v.mp4", &[("Accept-Encoding", "gzip")]);
         assert_eq!((r.header("content-encoding"), &r.body), (None, &plain), "{driver}");

@@ -134,7 +134,8 @@ struct Representation {
     vary_encoding: bool,
 }
 
-/// Picks `FILE.br` or `FILE.gz` when the client accepts it and it exists (RFC 9110 §12.5.3);
+/// Picks `FILE.br` or `FILE.gz` when the client accepts it and it exists, no older than `FILE`
+/// (RFC 9110 §12.5.3);
 /// ranges and validators then apply to that variant, the representation actually sent.
 fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) -> Representation {
     let path = String::from_utf8_lossy(&entry.path).into_owned();
@@ -146,7 +147,9 @@ fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) ->
             p.extend_from_slice(coding.suffix().as_bytes());
             let found = ctx.files.borrow_mut().lookup(&ctx.root, &p, false, "", Instant::now());
             match found {
-                Ok(Lookup::File(v)) => Some(v),
+                // A variant older than the file is stale (a live playlist rewritten without
+                // its .gz): the file as it is, rather than an old version compressed.
+                Ok(Lookup::File(v)) if v.modified >= entry.modified => Some(v),
                 _ => None,
             }
         };
@@ -177,9 +180,9 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     if vary_encoding {
         push_field(&mut common, "Vary", "Accept-Encoding");
     }
-    if let Some(cors) = &ctx.config.cors {
-        cors.write_headers(req.fields.origin.as_deref(), &mut common);
-    }
+    // Error answers (412, 416) get the CORS lines from `error_with`.
+    let caching = common.len();
+    write_cors(ctx, req, &mut common);
     let validators = Validators { etag, last_modified: modified };
     let fields = &req.fields;
     let pre = Preconditions {
@@ -205,7 +208,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
         }
         Outcome::PreconditionFailed => {
             return error_with(ctx, Status::PreconditionFailed, req, close, |h| {
-                h.raw(&common);
+                h.raw(&common[..caching]);
             })
         }
     };
@@ -252,7 +255,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
             // RFC 9110 §15.5.17: Content-Range with the current length.
             let unsatisfied = range::unsatisfied_content_range(len);
             return error_with(ctx, Status::RangeNotSatisfiable, req, close, |h| {
-                h.field("Content-Range", &unsatisfied).raw(&common);
+                h.field("Content-Range", &unsatisfied).raw(&common[..caching]);
             });
         }
     };
@@ -302,6 +305,13 @@ fn accept_ranges(max_ranges: usize) -> &'static str {
     }
 }
 
+/// Appends the CORS lines for `req` when `--cors` is on.
+fn write_cors(ctx: &Context, req: &Request, out: &mut Vec<u8>) {
+    if let Some(cors) = &ctx.config.cors {
+        cors.write_headers(req.fields.origin.as_deref(), out);
+    }
+}
+
 fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
     out.extend_from_slice(name.as_bytes());
     out.extend_from_slice(b": ");
@@ -343,7 +353,14 @@ fn error_with(
     close: bool,
     extra: impl FnOnce(&mut HeadWriter),
 ) -> Plan {
-    let plan = status_response(ctx, status, close, req.http10_keep_alive() && !close, extra);
+    let plan = status_response(ctx, status, close, req.http10_keep_alive() && !close, |h| {
+        extra(h);
+        // A player on another origin can read the status of a failed request (a missing
+        // segment is a 404, not an opaque network error) only when the error carries CORS too.
+        let mut cors = Vec::new();
+        write_cors(ctx, req, &mut cors);
+        h.raw(&cors);
+    });
     Plan { head_only: req.method == Method::Head || plan.head_only, ..plan }
 }
 

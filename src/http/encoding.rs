@@ -5,7 +5,9 @@
 //! the client accepts that coding; the caller then sends `Content-Encoding`, `Vary:
 //! Accept-Encoding`, an ETag of the variant actually sent (a different representation needs a
 //! different entity-tag, §8.8.3) and applies ranges to that variant (§14.1: ranges address the
-//! selected representation, here the compressed bytes).
+//! selected representation, here the compressed bytes). A variant older than the file (by
+//! modification time, to the second) is stale and ignored: a live playlist rewritten without
+//! its `.gz` is served as it is rather than as an old version compressed.
 //!
 //! Only `br` and `gzip` are considered; `identity` is always acceptable unless refused, and a
 //! refusal of identity is ignored, because sending the file as it is remains the only other
