@@ -14,7 +14,8 @@
 //! - criterion throughput in bytes per second (one iteration = one keep-alive `GET`);
 //! - the server's CPU time (utime + stime of `/proc/PID/stat`, and the nanosecond
 //!   `/proc/PID/task/*/schedstat` sum) across a fixed number of requests, printed as CPU per
-//!   request and CPU per GB at the end.
+//!   request and CPU per GB at the end, with the time the server waited for its CPU (other
+//!   load on core 0) and the client's own CPU, so a contended run shows as one.
 //!
 //! A strategy the binary rejects (an unknown `--body-strategy` value) is skipped with a note.
 //! `cargo bench` builds the binary (`target/release/ringcast`, the bench profile inherits the
@@ -264,12 +265,14 @@ fn content_length(head: &[u8]) -> std::io::Result<u64> {
         .ok_or_else(|| std::io::Error::other("no Content-Length"))
 }
 
-/// CPU time of a process: clock ticks from `/proc/PID/stat` and nanoseconds on CPU summed over
-/// its threads from `/proc/PID/task/*/schedstat` (when the kernel has schedstats).
+/// CPU time of a process: clock ticks from `/proc/PID/stat`, and from
+/// `/proc/PID/task/*/schedstat` (when the kernel keeps it) the nanoseconds its threads ran and
+/// the nanoseconds they were runnable but waited for the CPU (other load on the server's core).
 #[derive(Clone, Copy)]
 struct CpuTime {
     ticks: u64,
     ns: Option<u64>,
+    wait_ns: Option<u64>,
 }
 
 fn cpu_time(pid: u32) -> CpuTime {
@@ -279,15 +282,32 @@ fn cpu_time(pid: u32) -> CpuTime {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let ticks =
         fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-    let ns = fs::read_dir(format!("/proc/{pid}/task")).ok().and_then(|dir| {
-        dir.map(|t| {
-            let t = t.ok()?;
-            let s = fs::read_to_string(t.path().join("schedstat")).ok()?;
-            s.split_whitespace().next()?.parse::<u64>().ok()
+    let sched = |field: usize| {
+        fs::read_dir(format!("/proc/{pid}/task")).ok().and_then(|dir| {
+            dir.map(|t| {
+                let s = fs::read_to_string(t.ok()?.path().join("schedstat")).ok()?;
+                s.split_whitespace().nth(field)?.parse::<u64>().ok()
+            })
+            .sum::<Option<u64>>()
         })
-        .sum::<Option<u64>>()
-    });
-    CpuTime { ticks, ns }
+    };
+    CpuTime { ticks, ns: sched(0), wait_ns: sched(1) }
+}
+
+/// User + system CPU time of the calling thread (the client).
+fn thread_cpu() -> Duration {
+    // SAFETY: an all-zero `rusage` is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage(2) writes one `rusage` to the live, exclusively borrowed `usage`.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(u64::try_from(t.tv_sec).unwrap_or(0))
+            + Duration::from_micros(u64::try_from(t.tv_usec).unwrap_or(0))
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 fn clock_ticks_per_second() -> u64 {
@@ -304,12 +324,15 @@ struct CpuRow {
     wall: Duration,
     cpu_ticks_s: f64,
     cpu_ns_s: Option<f64>,
+    wait_ns_s: Option<f64>,
+    client_cpu: Duration,
 }
 
 fn cpu_phase(server: &Server, client: &mut Client, request: &[u8], size: u64) -> CpuRow {
     let planned = (CPU_PHASE_BYTES / size).clamp(CPU_PHASE_MIN_REQUESTS, CPU_PHASE_MAX_REQUESTS);
     let hz = clock_ticks_per_second();
     let before = cpu_time(server.pid());
+    let client_before = thread_cpu();
     let start = Instant::now();
     let mut requests = 0;
     while requests < planned
@@ -319,19 +342,41 @@ fn cpu_phase(server: &Server, client: &mut Client, request: &[u8], size: u64) ->
         requests += 1;
     }
     let wall = start.elapsed();
+    let client_cpu = thread_cpu().saturating_sub(client_before);
     let after = cpu_time(server.pid());
     let cpu_ticks_s = (after.ticks - before.ticks) as f64 / hz as f64;
-    let cpu_ns_s = before.ns.zip(after.ns).map(|(b, a)| a.saturating_sub(b) as f64 / 1e9);
-    CpuRow { strategy: server.strategy, size, requests, wall, cpu_ticks_s, cpu_ns_s }
+    let delta =
+        |b: Option<u64>, a: Option<u64>| b.zip(a).map(|(b, a)| a.saturating_sub(b) as f64 / 1e9);
+    let cpu_ns_s = delta(before.ns, after.ns);
+    let wait_ns_s = delta(before.wait_ns, after.wait_ns);
+    CpuRow {
+        strategy: server.strategy,
+        size,
+        requests,
+        wall,
+        cpu_ticks_s,
+        cpu_ns_s,
+        wait_ns_s,
+        client_cpu,
+    }
 }
 
 fn print_cpu_table(rows: &[CpuRow]) {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "\nserver CPU (utime+stime from /proc/PID/stat; schedstat sum in brackets)\n\
-         {:<9} {:>7} {:>8} {:>10} {:>22} {:>20} {:>12}",
-        "strategy", "size", "requests", "client GB/s", "CPU µs/request", "CPU s/GB", "CPU busy"
+        "\nserver CPU (utime+stime from /proc/PID/stat; schedstat sum in brackets); busy and \
+         run-queue wait of the server and CPU of the client, as % of wall time\n\
+         {:<9} {:>7} {:>8} {:>8} {:>22} {:>20} {:>7} {:>7} {:>7}",
+        "strategy",
+        "size",
+        "requests",
+        "GB/s",
+        "CPU µs/request",
+        "CPU s/GB",
+        "busy",
+        "waited",
+        "client"
     );
     for r in rows {
         let bytes = (r.size * r.requests) as f64;
@@ -342,7 +387,7 @@ fn print_cpu_table(rows: &[CpuRow]) {
         };
         let _ = writeln!(
             out,
-            "{:<9} {:>7} {:>8} {:>10.2} {:>10.2} [{:>9}] {:>8.3} [{:>9}] {:>11.0}%",
+            "{:<9} {:>7} {:>8} {:>8.2} {:>10.2} [{:>9}] {:>8.3} [{:>9}] {:>6.0}% {:>6.0}% {:>6.0}%",
             r.strategy,
             size_label(r.size),
             r.requests,
@@ -352,6 +397,8 @@ fn print_cpu_table(rows: &[CpuRow]) {
             per_gb(r.cpu_ticks_s),
             sched(&per_gb, 3),
             r.cpu_ns_s.unwrap_or(r.cpu_ticks_s) / r.wall.as_secs_f64() * 100.0,
+            r.wait_ns_s.map_or(f64::NAN, |w| w / r.wall.as_secs_f64() * 100.0),
+            r.client_cpu.as_secs_f64() / r.wall.as_secs_f64() * 100.0,
         );
     }
     println!("{out}");
