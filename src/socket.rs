@@ -88,7 +88,10 @@ impl Socket {
 
     /// Waits until the socket accepts bytes, at most the send timeout.
     pub async fn writable(&self) -> Result<(), SendError> {
-        match monoio::time::timeout(self.send_timeout, self.stream.writable(false)).await {
+        // Boxed: a monoio timer is ~640 bytes, and this wait is only reached when the socket
+        // buffer is full; inline it would grow every response's future by that much.
+        let wait = Box::pin(monoio::time::timeout(self.send_timeout, self.stream.writable(false)));
+        match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(SendError::io("poll", e)),
             Err(_) => Err(SendError::Stalled(self.send_timeout)),

@@ -42,7 +42,8 @@ pub async fn send_range(
         let count = (end - pos).min(MAX_PER_CALL);
         if pos >= checked_to {
             if !resident(file, pos, count) {
-                warm(file, pos, count).await;
+                // Boxed: the cold path's state (a read op, a timer) stays out of the hot future.
+                Box::pin(warm(file, pos, count)).await;
             }
             checked_to = pos + count;
         }
