@@ -135,8 +135,8 @@ struct Representation {
 }
 
 /// Picks `FILE.br` or `FILE.gz` when the client accepts it and it exists, no older than `FILE`
-/// (RFC 9110 §12.5.3);
-/// ranges and validators then apply to that variant, the representation actually sent.
+/// (RFC 9110 §12.5.3); ranges and validators then apply to that variant, the representation
+/// actually sent.
 fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) -> Representation {
     let path = String::from_utf8_lossy(&entry.path).into_owned();
     let vary_encoding = ctx.config.precompressed && encoding::precompressible(&path);
