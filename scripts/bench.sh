@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# ringcast against nginx, side by side, on one machine, in one run (docs/benchmarks.md).
+#
+#   scripts/bench.sh            full run (3 rounds of 10 s per scenario; about 25 minutes)
+#   scripts/bench.sh --quick    1 round of short runs (under 3 minutes once the data set exists)
+#   scripts/bench.sh --only 1k,16k,rate50   a subset of the scenarios (names below)
+#
+# What it does:
+#   1. builds the release binaries (ringcast, ringcast-load);
+#   2. makes the data set under target/bench/www (1 KiB, 16 KiB, 256 KiB, 4 MiB and 1 GiB files of
+#      random bytes, and an HLS ladder of real H.264 segments made with ffmpeg: 5, 2.5 and 1 Mbit/s);
+#   3. installs nginx from Debian's packages if it is missing (apt-get install nginx-light);
+#   4. starts ringcast and nginx configured alike, both pinned to CPU 0 (`taskset -c 0`) with one
+#      worker each: sendfile, TCP_NOPUSH/TCP_CORK, an open-file cache of 1024 entries revalidated
+#      every second, keep-alive for 60 s without a request cap, no access log;
+#   5. runs every scenario against both servers, alternating which goes first, for several rounds,
+#      with the client (ringcast-load, or wrk for the cross-check) pinned to CPU 1;
+#   6. prints a Markdown table of medians and ringcast/nginx ratios and writes raw JSON and
+#      latency plots (`ringcast-load plot`) under target/bench/results.
+#
+# Scenarios (scripts/bench/run.py has the exact client command of each):
+#   1k, 16k, 256k   closed loop, 64 connections, as many requests as the server answers
+#   1g              one connection downloading the cached 1 GiB file, bodies discarded (MSG_TRUNC)
+#   ranges          64 connections, random aligned 64 KiB ranges of the 1 GiB file
+#   rate50, rate90  open loop at 50 % and 90 % of nginx's measured 1 KiB maximum, 64 connections:
+#                   corrected p50 / p99 / p99.9
+#   wrk1k, wrk16k   the 1k and 16k scenarios with wrk (-t1 -c64) as an outside check of the client
+#   idle            10,000 idle keep-alive connections: server memory per connection
+#   hls             HLS viewers of the 5 Mbit/s rendition: most viewers with < 1 % late segments
+#   cold            a 1 KiB stream at a fixed rate, alone and beside downloads of the 1 GiB file
+#                   evicted from the page cache before each download: the stream's p99
+#   ceiling         loopback sendfile ceiling: a bare sendfile(2) loop on CPU 0 into a MSG_TRUNC
+#                   receiver on CPU 1 (the bound for 1g)
+#
+# Server CPU is utime + stime from /proc/PID/stat (the process line counts every thread; for
+# nginx, master and workers summed), read before and after each client run.
+#
+# Needs root only to install nginx when it is missing; the cold-cache scenario evicts just the
+# 1 GiB file with posix_fadvise(POSIX_FADV_DONTNEED) rather than dropping every cache
+# (`sync; echo 3 > /proc/sys/vm/drop_caches` would need root and slow every other process).
+# Everything stays on 127.0.0.1, every load is bounded by time, and only the processes this
+# script starts are stopped (by PID) when it exits. Run from anywhere; paths are repo-relative.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+BENCH=${BENCH_DIR:-$ROOT/target/bench}
+WWW=$BENCH/www
+OUT=$BENCH/results
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+RC_PORT=${RC_PORT:-18181}
+NGX_PORT=${NGX_PORT:-18182}
+MODE=full
+ONLY=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) MODE=quick ;;
+    --only) ONLY=$2; shift ;;
+    --only=*) ONLY=${1#--only=} ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "bench: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+log() { printf 'bench: %s\n' "$*" >&2; }
+
+if [ "$(nproc)" -lt 2 ]; then
+  log "needs at least 2 CPUs (server on CPU $SERVER_CPU, client on CPU $CLIENT_CPU)"
+  exit 1
+fi
+
+# 1. Build ------------------------------------------------------------------------------------
+log "building release binaries"
+cargo build --release --quiet -p ringcast -p ringcast-load --bins
+RINGCAST=$ROOT/target/release/ringcast
+LOAD=$ROOT/target/release/ringcast-load
+
+# 2. Data set ---------------------------------------------------------------------------------
+mkdir -p "$WWW" "$OUT"
+make_file() { # name bytes
+  local path=$WWW/$1
+  if [ ! -f "$path" ] || [ "$(stat -c %s "$path")" -ne "$2" ]; then
+    log "writing $path ($2 bytes)"
+    head -c "$2" /dev/urandom >"$path.tmp" && mv "$path.tmp" "$path"
+  fi
+}
+make_file 1k.bin 1024
+make_file 16k.bin 16384
+make_file 256k.bin 262144
+make_file 4m.bin 4194304
+make_file 1g.bin 1073741824
+
+# HLS ladder: 20 s of a moving test pattern with noise (so the encoder has real detail to spend
+# bits on), 2 s MPEG-TS segments (keyframe every 2 s), three renditions at constant bit rate
+# (x264 nal-hrd=cbr pads with filler), so a 5 Mbit/s viewer really pulls 5 Mbit/s. The approach
+# is scripts/make-demo-media.sh's, at streaming bit rates.
+if [ ! -s "$WWW/hls/master.m3u8" ]; then
+  command -v ffmpeg >/dev/null || { log "ffmpeg not found (apt-get install ffmpeg)"; exit 1; }
+  log "encoding the HLS ladder (ffmpeg)"
+  rm -rf "$WWW/hls.tmp" && mkdir -p "$WWW/hls.tmp"
+  fps=25 gop=50
+  ffmpeg -hide_banner -loglevel error -nostdin -y \
+    -f lavfi -i "testsrc2=size=1280x720:rate=$fps:duration=20" \
+    -f lavfi -i "sine=frequency=440:sample_rate=48000:duration=20" \
+    -filter_complex "[0:v]noise=alls=12:allf=t,split=3[a][b][c];[a]null[v720];[b]scale=854:480[v480];[c]scale=640:360[v360]" \
+    -map "[v720]" -map 1:a -map "[v480]" -map 1:a -map "[v360]" -map 1:a \
+    -c:v libx264 -preset veryfast -profile:v main -pix_fmt yuv420p \
+    -g "$gop" -keyint_min "$gop" -sc_threshold 0 -x264-params nal-hrd=cbr \
+    -b:v:0 4800k -minrate:v:0 4800k -maxrate:v:0 4800k -bufsize:v:0 4800k \
+    -b:v:1 2400k -minrate:v:1 2400k -maxrate:v:1 2400k -bufsize:v:1 2400k \
+    -b:v:2 900k -minrate:v:2 900k -maxrate:v:2 900k -bufsize:v:2 900k \
+    -c:a aac -ac 2 -ar 48000 -b:a 128k \
+    -f hls -hls_time 2 -hls_playlist_type vod -hls_flags independent_segments \
+    -hls_segment_type mpegts -master_pl_name master.m3u8 \
+    -var_stream_map "v:0,a:0,name:720p v:1,a:1,name:480p v:2,a:2,name:360p" \
+    -hls_segment_filename "$WWW/hls.tmp/%v/seg%03d.ts" "$WWW/hls.tmp/%v/index.m3u8"
+  rm -rf "$WWW/hls" && mv "$WWW/hls.tmp" "$WWW/hls"
+fi
+# short.m3u8: the first 4 segments (8 s) of the 5 Mbit/s rendition, for --quick.
+awk '/^#EXTINF/ { n++ } n > 4 { exit } { print } END { print "#EXT-X-ENDLIST" }' \
+  "$WWW/hls/720p/index.m3u8" >"$WWW/hls/720p/short.m3u8"
+hls_bytes=$(du -cb "$WWW"/hls/720p/*.ts | tail -1 | cut -f1)
+log "HLS 720p rendition: $((hls_bytes * 8 / 20 / 1000)) kbit/s measured over 20 s"
+cat "$WWW"/*.bin "$WWW"/hls/*/* >/dev/null # into the page cache
+
+# 3. nginx ------------------------------------------------------------------------------------
+NGINX=$(command -v nginx || true)
+[ -z "$NGINX" ] && [ -x /usr/sbin/nginx ] && NGINX=/usr/sbin/nginx
+if [ -z "$NGINX" ]; then
+  log "installing nginx from Debian (apt-get install nginx-light)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
+  NGINX=/usr/sbin/nginx
+fi
+
+# 4. Servers ----------------------------------------------------------------------------------
+NGX_DIR=$BENCH/nginx
+mkdir -p "$NGX_DIR/logs" "$NGX_DIR/tmp"
+cat >"$NGX_DIR/nginx.conf" <<CONF
+# Written by scripts/bench.sh: nginx configured like ringcast's defaults.
+worker_processes 1;            # one worker per CPU it is given (taskset -c $SERVER_CPU)
+worker_rlimit_nofile 20000;
+daemon off;
+master_process on;
+pid $NGX_DIR/nginx.pid;
+error_log $NGX_DIR/logs/error.log warn;
+events { worker_connections 16384; }   # ringcast --max-connections default
+http {
+    include /etc/nginx/mime.types;
+    default_type application/octet-stream;
+    types { video/mp2t ts; application/vnd.apple.mpegurl m3u8; }
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 60s;               # ringcast --keepalive-timeout
+    keepalive_requests 1000000000;       # no request cap (ringcast has none)
+    send_timeout 60s;                    # ringcast --send-timeout
+    client_header_timeout 10s;           # ringcast --header-timeout
+    open_file_cache max=1024 inactive=60s;  # ringcast --file-cache-entries
+    open_file_cache_valid 1s;               # ringcast --file-cache-revalidate
+    open_file_cache_errors on;
+    client_body_temp_path $NGX_DIR/tmp;
+    proxy_temp_path $NGX_DIR/tmp;
+    fastcgi_temp_path $NGX_DIR/tmp;
+    uwsgi_temp_path $NGX_DIR/tmp;
+    scgi_temp_path $NGX_DIR/tmp;
+    server {
+        listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;
+        root $WWW;
+    }
+}
+CONF
+
+RC_PID= NGX_PID=
+cleanup() {
+  [ -n "$RC_PID" ] && kill "$RC_PID" 2>/dev/null && wait "$RC_PID" 2>/dev/null
+  [ -n "$NGX_PID" ] && kill "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null
+  return 0
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+taskset -c "$SERVER_CPU" "$RINGCAST" --workers 1 --listen "127.0.0.1:$RC_PORT" "$WWW" \
+  >"$OUT/ringcast.log" 2>&1 &
+RC_PID=$!
+taskset -c "$SERVER_CPU" "$NGINX" -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" >"$OUT/nginx.log" 2>&1 &
+NGX_PID=$!
+
+wait_port() { # pid port name
+  local i
+  for i in $(seq 100); do
+    kill -0 "$1" 2>/dev/null || { log "$3 exited at start:"; cat "$OUT/$3.log" >&2; exit 1; }
+    curl -fsS -o /dev/null "http://127.0.0.1:$2/1k.bin" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  log "$3 did not answer on port $2"; exit 1
+}
+wait_port "$RC_PID" "$RC_PORT" ringcast
+wait_port "$NGX_PID" "$NGX_PORT" nginx
+
+# 5. and 6. Scenarios, table, JSON, plots -----------------------------------------------------
+{
+  echo "date: $(date -u +%FT%TZ)"
+  echo "command: scripts/bench.sh $MODE${ONLY:+ --only $ONLY}"
+  echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p' | head -1), Linux $(uname -r)"
+  echo "ringcast: $("$RINGCAST" --version) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ', uncommitted changes in the tree'))"
+  echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
+  echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/machine.txt" >&2
+
+python3 "$ROOT/scripts/bench/run.py" \
+  --mode "$MODE" ${ONLY:+--only "$ONLY"} \
+  --load "$LOAD" --out "$OUT" --www "$WWW" \
+  --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" \
+  --server "ringcast=$RC_PID=http://127.0.0.1:$RC_PORT" \
+  --server "nginx=$NGX_PID=http://127.0.0.1:$NGX_PORT"
+echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
+
+for name in ringcast nginx; do
+  pid=$RC_PID; [ $name = nginx ] && pid=$NGX_PID
+  kill -0 "$pid" 2>/dev/null || { log "$name is no longer running (log: $OUT/$name.log)"; exit 1; }
+done

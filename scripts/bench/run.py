@@ -1,0 +1,486 @@
+#!/usr/bin/env python3
+"""Runs the benchmark scenarios against running servers and reports medians and ratios.
+
+Called by scripts/bench.sh once both servers are up (pinned, warmed, on loopback ports):
+
+    run.py --mode full|quick [--only 1k,16k,...] --load BIN --out DIR --www DIR \
+           --server ringcast=PID=URL --server nginx=PID=URL
+
+Every client runs pinned to --client-cpu. Each measured run is preceded by a short unrecorded
+run of the same load (connections opened, caches warm), and the server's CPU time (utime +
+stime from /proc/PID/stat, which counts every thread; for a master process its children are
+added) is read right before and right after the measured run, so CPU per request and per GB
+cover exactly the requests the client counted. Within a round the servers alternate: odd
+rounds ringcast first, even rounds nginx first.
+
+Writes DIR/runs.json (every run), DIR/summary.json (medians, ratios, targets), DIR/table.md
+(printed too), raw client JSON under DIR/raw/ and latency plots under DIR/plots/.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+HZ = os.sysconf("SC_CLK_TCK")
+HERE = Path(__file__).resolve().parent
+
+MODES = {
+    # hls_playlist: index.m3u8 has 10 segments (20 s), short.m3u8 the first 4 (8 s).
+    "full": {"rounds": 3, "secs": 10.0, "warm": 1.0, "idle_n": 10000, "hls_viewers": [500, 1000, 2000, 3000],
+             "hls_playlist": "index.m3u8", "cold_secs": 10.0},
+    "quick": {"rounds": 1, "secs": 3.0, "warm": 0.5, "idle_n": 2000, "hls_viewers": [500],
+              "hls_playlist": "short.m3u8", "cold_secs": 3.0},
+}
+# In this order; idle first, while both servers are fresh (see sc_idle).
+SCENARIOS = ["idle", "ceiling", "1k", "16k", "256k", "1g", "ranges", "rate50", "rate90", "wrk1k", "wrk16k", "hls", "cold"]
+
+
+class Server:
+    def __init__(self, spec: str):
+        self.name, pid, self.url = spec.split("=", 2)
+        self.pid = int(pid)
+
+    def pids(self) -> list[int]:
+        """The process and its children (nginx: master and workers)."""
+        out = [self.pid]
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            try:
+                out += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return out
+
+    def worker_pid(self) -> int:
+        """The process holding the connections: nginx's worker, ringcast itself."""
+        kids = self.pids()[1:]
+        return kids[0] if kids else self.pid
+
+    def cpu_s(self) -> float:
+        total = 0
+        for pid in self.pids():
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (all threads)
+        return total / HZ
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+            return True
+        except OSError:
+            return False
+
+
+class Bench:
+    def __init__(self, args):
+        self.a = args
+        self.m = MODES[args.mode]
+        self.out = Path(args.out)
+        (self.out / "raw").mkdir(parents=True, exist_ok=True)
+        (self.out / "plots").mkdir(parents=True, exist_ok=True)
+        self.servers = [Server(s) for s in args.server]
+        self.runs: list[dict] = []
+        self.nginx_max_1k: list[float] = []
+        self.loaded = False  # any load other than idle has run
+
+    # ---- running clients ------------------------------------------------------------------
+    def pinned(self, cmd: list[str]) -> list[str]:
+        return ["taskset", "-c", str(self.a.client_cpu)] + [str(c) for c in cmd]
+
+    def run(self, cmd, timeout: float) -> str:
+        p = subprocess.run(self.pinned(cmd), capture_output=True, text=True, timeout=timeout)
+        if p.returncode != 0:
+            raise RuntimeError(f"client failed ({p.returncode}): {' '.join(map(str, cmd))}\n{p.stderr[-2000:]}")
+        return p.stdout
+
+    def check_alive(self, srv: Server, what: str):
+        if not srv.alive():
+            sys.exit(f"bench: {srv.name} died during {what}; its log is in {self.out}/{srv.name}.log")
+
+    def load(self, scenario: str, srv: Server, rnd: int, args: list, secs: float | None = None, warm=True) -> dict:
+        """One warm-up run and one measured run of ringcast-load; returns the record."""
+        secs = secs or self.m["secs"]
+        if warm:
+            self.run([self.a.load, "-q", "-d", f"{self.m['warm']}s"] + args, timeout=self.m["warm"] + 60)
+        path = self.out / "raw" / f"{scenario}-{srv.name}-r{rnd}.json"
+        c0 = srv.cpu_s()
+        self.run([self.a.load, "-q", "-d", f"{secs}s", "--json", path] + args, timeout=secs + 60)
+        c1 = srv.cpu_s()
+        self.check_alive(srv, scenario)
+        d = json.loads(path.read_text())
+        return self.record(scenario, srv, rnd, c1 - c0, d["requests"], d["errors"], d["bytes"], d["duration_s"],
+                           d["rate_achieved"], d["latency_us"], path, missed=d.get("missed", 0),
+                           client_cpu_us_per_req=d.get("client_cpu_us_per_request"))
+
+    def record(self, scenario, srv, rnd, cpu, requests, errors, nbytes, secs, rate, lat, path, **extra) -> dict:
+        r = {
+            "scenario": scenario, "server": srv.name, "round": rnd,
+            "requests": requests, "errors": errors, "bytes": nbytes, "duration_s": secs,
+            "req_per_s": rate, "mb_per_s": nbytes / secs / 1e6 if secs else 0.0,
+            "server_cpu_s": round(cpu, 3),
+            "cpu_us_per_req": cpu * 1e6 / requests if requests else None,
+            "cpu_s_per_gb": cpu / (nbytes / 1e9) if nbytes else None,
+            "p50_ms": lat["p50"] / 1000 if lat else None,
+            "p99_ms": lat["p99"] / 1000 if lat else None,
+            "p999_ms": lat["p999"] / 1000 if lat else None,
+            "raw": str(path),
+        }
+        r.update(extra)
+        self.runs.append(r)
+        cpu_req = f"{r['cpu_us_per_req']:.2f} us/req" if r["cpu_us_per_req"] else "-"
+        print(f"bench: {scenario:7} {srv.name:8} r{rnd}: {rate:10.1f} req/s {r['mb_per_s']:9.1f} MB/s "
+              f"cpu {cpu:.2f} s ({cpu_req}) errors {errors}"
+              + (f" p99 {r['p99_ms']:.3f} ms" if lat else ""), file=sys.stderr)
+        return r
+
+    # ---- scenarios ------------------------------------------------------------------------
+    def sc_files(self, name, srv, rnd):
+        f = {"1k": "1k.bin", "16k": "16k.bin", "256k": "256k.bin"}[name]
+        args = ["-c", "64", f"{srv.url}/{f}"]
+        if name == "256k":
+            args.insert(0, "--discard")
+        r = self.load(name, srv, rnd, args)
+        if name == "1k" and srv.name == "nginx":
+            self.nginx_max_1k.append(r["req_per_s"])
+
+    def sc_1g(self, name, srv, rnd):
+        self.load(name, srv, rnd, ["--discard", "-c", "1", "--timeout", "30s", f"{srv.url}/1g.bin"])
+
+    def sc_ranges(self, name, srv, rnd):
+        self.load(name, srv, rnd, ["--discard", "-c", "64", "--range-size", "65536", f"{srv.url}/1g.bin"])
+
+    def nginx_max(self) -> float:
+        if not self.nginx_max_1k:
+            ngx = next(s for s in self.servers if s.name == "nginx")
+            self.sc_files("1k", ngx, 0)
+        return statistics.median(self.nginx_max_1k)
+
+    def sc_rate(self, name, srv, rnd):
+        share = {"rate50": 0.5, "rate90": 0.9}[name]
+        rate = round(self.nginx_max() * share)
+        self.load(name, srv, rnd, ["-R", str(rate), "-c", "64", f"{srv.url}/1k.bin"])
+
+    def sc_wrk(self, name, srv, rnd):
+        f = {"wrk1k": "1k.bin", "wrk16k": "16k.bin"}[name]
+        url = f"{srv.url}/{f}"
+        self.run(["wrk", "-t1", "-c64", f"-d{max(1, round(self.m['warm']))}s", url], timeout=60)
+        secs = self.m["secs"]
+        c0 = srv.cpu_s()
+        out = self.run(["wrk", "-t1", "-c64", f"-d{secs:g}s", "--latency", url], timeout=secs + 60)
+        c1 = srv.cpu_s()
+        self.check_alive(srv, name)
+        path = self.out / "raw" / f"{name}-{srv.name}-r{rnd}.txt"
+        path.write_text(out)
+        m = re.search(r"(\d+) requests in ([\d.]+)(m?s)", out)
+        requests, took = int(m.group(1)), float(m.group(2)) / (1000 if m.group(3) == "ms" else 1)
+        errors = 0
+        for e in re.findall(r"Non-2xx or 3xx responses: (\d+)", out):
+            errors += int(e)
+        se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+        if se:
+            errors += sum(int(x) for x in se.groups())
+        size = {"1k.bin": 1024, "16k.bin": 16384}[f]
+        self.record(name, srv, rnd, c1 - c0, requests, errors, requests * size, took, requests / took, None, path)
+
+    def sc_idle(self, name, srv, rnd):
+        """Memory per idle connection, in round 1 only, before any other load: memory a server freed
+        after earlier loads stays resident in its allocator and would be reused by the new
+        connections, hiding their cost (measured: 12 bytes instead of ~1,190 for ringcast)."""
+        if rnd != 1 or self.loaded:
+            print(f"bench: idle    {srv.name:8} r{rnd}: skipped (measured on fresh servers only)", file=sys.stderr)
+            return
+        path = self.out / "raw" / f"idle-{srv.name}-r{rnd}.json"
+        n = self.m["idle_n"]
+        self.run([sys.executable, HERE.parent / "idle-memory.py", "--pid", srv.worker_pid(), "--url",
+                  f"{srv.url}/1k.bin", "-n", n, "--json", path], timeout=300)
+        self.check_alive(srv, name)
+        d = json.loads(path.read_text())
+        r = {"scenario": name, "server": srv.name, "round": rnd, "connections": n,
+             "bytes_per_connection": d["bytes_per_connection"], "raw": str(path)}
+        self.runs.append(r)
+        print(f"bench: idle    {srv.name:8} r{rnd}: {d['bytes_per_connection']:.0f} bytes per idle connection "
+              f"({n} connections)", file=sys.stderr)
+        time.sleep(1)  # let the closes drain before the next load
+
+    def sc_hls(self, name, srv, rnd):
+        """Viewers of the 5 Mbit/s rendition, each playing the playlist once, all starting together.
+
+        Bounded by a request count (one playlist + its segments per viewer) rather than a duration:
+        with `-d`, a viewer whose next segment falls after the end starts a new session at once,
+        which turns the last segment period into a closed-loop burst of playlist and first-segment
+        fetches (see docs/benchmarks.md). Each request still has the client's 5 s timeout."""
+        best = 0
+        playlist = Path(self.a.www) / "hls" / "720p" / self.m["hls_playlist"]
+        segments = sum(1 for line in playlist.read_text().splitlines() if line and not line.startswith("#"))
+        for viewers in self.m["hls_viewers"]:
+            path = self.out / "raw" / f"hls{viewers}-{srv.name}-r{rnd}.json"
+            c0 = srv.cpu_s()
+            self.run([self.a.load, "-q", "--discard", "--hls", f"{srv.url}/hls/720p/{playlist.name}", "--viewers",
+                      viewers, "-c", viewers, "--requests", viewers * (1 + segments), "--json", path],
+                     timeout=segments * 7 + 60)
+            c1 = srv.cpu_s()
+            self.check_alive(srv, name)
+            d = json.loads(path.read_text())
+            h = d.get("hls", {})
+            late = h.get("late_share", 1.0)
+            ok = late < 0.01 and d["errors"] <= 0.01 * max(1, d["requests"])
+            self.record(f"hls{viewers}", srv, rnd, c1 - c0, d["requests"], d["errors"], d["bytes"], d["duration_s"],
+                        d["rate_achieved"], d["latency_us"], path, viewers=viewers, late_share=late,
+                        segments=h.get("segments", 0), late_segments=h.get("late_segments", 0), ok=ok)
+            if not ok:
+                break
+            best = viewers
+        self.runs.append({"scenario": "hls", "server": srv.name, "round": rnd, "max_viewers_ok": best})
+
+    def sc_cold(self, name, srv, rnd):
+        """A 1 KiB stream at a fixed rate, alone, then beside downloads of an evicted 1 GiB file."""
+        rate = min(2000, round(self.nginx_max() * 0.25))
+        small = ["-R", str(rate), "-c", "16", f"{srv.url}/1k.bin"]
+        secs = self.m["cold_secs"]
+        self.load("cold-alone", srv, rnd, small, secs=secs)
+        big = self.out / "raw" / f"cold-big-{srv.name}-r{rnd}.json"
+        stop = threading.Event()
+        done = {"downloads": 0, "bytes": 0, "secs": 0.0, "errors": 0}
+
+        def downloads():
+            fd = os.open(Path(self.a.www) / "1g.bin", os.O_RDONLY)
+            try:
+                while not stop.is_set():
+                    # Evict only this file from the page cache (clean pages are dropped).
+                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    t0 = time.monotonic()
+                    self.run([self.a.load, "-q", "--discard", "-c", "1", "--requests", "1", "--timeout", "60s",
+                              "--json", big, f"{srv.url}/1g.bin"], timeout=120)
+                    d = json.loads(big.read_text())
+                    done["downloads"] += d["requests"]
+                    done["errors"] += d["errors"]
+                    done["bytes"] += d["bytes"]
+                    done["secs"] += time.monotonic() - t0
+            finally:
+                os.close(fd)
+
+        t = threading.Thread(target=downloads)
+        t.start()
+        time.sleep(0.2)  # the first download is under way
+        try:
+            r = self.load("cold-beside", srv, rnd, small, secs=secs, warm=False)
+        finally:
+            stop.set()
+            t.join()
+        r.update({"cold_downloads": done["downloads"], "cold_errors": done["errors"],
+                  "cold_mb_per_s": done["bytes"] / done["secs"] / 1e6 if done["secs"] else 0.0})
+        print(f"bench: cold    {srv.name:8} r{rnd}: {done['downloads']} cold 1 GiB downloads at "
+              f"{r['cold_mb_per_s']:.0f} MB/s, {done['errors']} errors", file=sys.stderr)
+
+    def sc_ceiling(self, name, rnd):
+        path = self.out / "raw" / f"ceiling-r{rnd}.json"
+        subprocess.run([sys.executable, HERE / "sendfile_ceiling.py", "--file", Path(self.a.www) / "1g.bin",
+                        "--seconds", str(self.m["secs"]), "--server-cpu", str(self.a.server_cpu),
+                        "--client-cpu", str(self.a.client_cpu), "--json", path], check=True, capture_output=True,
+                       timeout=self.m["secs"] + 60)
+        d = json.loads(path.read_text())
+        self.runs.append({"scenario": "ceiling", "server": "sendfile", "round": rnd, **d})
+        print(f"bench: ceiling sendfile r{rnd}: {d['mb_per_s']:.0f} MB/s, {d['sender_cpu_s_per_gb']} CPU s/GB",
+              file=sys.stderr)
+
+    # ---- the run --------------------------------------------------------------------------
+    def go(self, only: list[str]):
+        table = {"1k": self.sc_files, "16k": self.sc_files, "256k": self.sc_files, "1g": self.sc_1g,
+                 "ranges": self.sc_ranges, "rate50": self.sc_rate, "rate90": self.sc_rate, "wrk1k": self.sc_wrk,
+                 "wrk16k": self.sc_wrk, "idle": self.sc_idle, "hls": self.sc_hls, "cold": self.sc_cold}
+        for rnd in range(1, self.m["rounds"] + 1):
+            order = self.servers if rnd % 2 == 1 else list(reversed(self.servers))
+            print(f"bench: round {rnd}/{self.m['rounds']}, order {' then '.join(s.name for s in order)}",
+                  file=sys.stderr)
+            for sc in only:
+                if sc == "ceiling":
+                    self.sc_ceiling(sc, rnd)
+                    continue
+                for srv in order:
+                    table[sc](sc, srv, rnd)
+                self.loaded |= sc != "idle"
+            (self.out / "runs.json").write_text(json.dumps(self.runs, indent=1))
+
+
+# ---- report -------------------------------------------------------------------------------
+def med(runs, scenario, server, key):
+    vals = [r[key] for r in runs if r["scenario"] == scenario and r["server"] == server and r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def fmt(v, digits=1):
+    if v is None:
+        return "–"
+    if isinstance(v, int) or abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.{digits}f}"
+
+
+ROWS = [
+    # scenario, label, key, digits, lower is better
+    ("1k", "1 KiB, 64 conns: req/s", "req_per_s", 0, False),
+    ("1k", "1 KiB: server CPU µs/request", "cpu_us_per_req", 2, True),
+    ("wrk1k", "1 KiB with wrk: req/s", "req_per_s", 0, False),
+    ("wrk1k", "1 KiB with wrk: server CPU µs/request", "cpu_us_per_req", 2, True),
+    ("16k", "16 KiB, 64 conns: req/s", "req_per_s", 0, False),
+    ("16k", "16 KiB: server CPU µs/request", "cpu_us_per_req", 2, True),
+    ("wrk16k", "16 KiB with wrk: req/s", "req_per_s", 0, False),
+    ("wrk16k", "16 KiB with wrk: server CPU µs/request", "cpu_us_per_req", 2, True),
+    ("256k", "256 KiB, 64 conns: req/s", "req_per_s", 0, False),
+    ("256k", "256 KiB: MB/s", "mb_per_s", 0, False),
+    ("256k", "256 KiB: server CPU s/GB", "cpu_s_per_gb", 3, True),
+    ("1g", "1 GiB, 1 conn, discard: MB/s", "mb_per_s", 0, False),
+    ("1g", "1 GiB: server CPU s/GB", "cpu_s_per_gb", 3, True),
+    ("ranges", "64 KiB ranges of 1 GiB, 64 conns: req/s", "req_per_s", 0, False),
+    ("ranges", "64 KiB ranges: server CPU µs/request", "cpu_us_per_req", 2, True),
+    ("ranges", "64 KiB ranges: server CPU s/GB", "cpu_s_per_gb", 3, True),
+    ("rate50", "50 % of nginx max: achieved req/s", "req_per_s", 0, False),
+    ("rate50", "50 %: latency p50 ms", "p50_ms", 3, True),
+    ("rate50", "50 %: latency p99 ms", "p99_ms", 3, True),
+    ("rate50", "50 %: latency p99.9 ms", "p999_ms", 3, True),
+    ("rate50", "50 %: server CPU µs/request", "cpu_us_per_req", 2, True),
+    ("rate90", "90 % of nginx max: achieved req/s", "req_per_s", 0, False),
+    ("rate90", "90 %: latency p50 ms", "p50_ms", 3, True),
+    ("rate90", "90 %: latency p99 ms", "p99_ms", 3, True),
+    ("rate90", "90 %: latency p99.9 ms", "p999_ms", 3, True),
+    ("rate90", "90 %: server CPU µs/request", "cpu_us_per_req", 2, True),
+    ("1k", "1 KiB: client CPU µs/request", "client_cpu_us_per_req", 2, True),
+    ("idle", "idle keep-alive: bytes/connection", "bytes_per_connection", 0, True),
+    ("hls", "HLS 5 Mbit/s: most viewers with < 1 % late", "max_viewers_ok", 0, False),
+    ("cold-alone", "1 KiB stream alone: p99 ms", "p99_ms", 3, True),
+    ("cold-beside", "1 KiB stream beside cold 1 GiB: p99 ms", "p99_ms", 3, True),
+    ("cold-beside", "beside cold 1 GiB: p99.9 ms", "p999_ms", 3, True),
+    ("cold-beside", "cold 1 GiB downloads: MB/s", "cold_mb_per_s", 0, False),
+]
+
+
+def report(runs: list[dict], out: Path, load: str) -> dict:
+    lines = ["| scenario (median of rounds) | ringcast | nginx | ringcast/nginx |", "|---|---:|---:|---:|"]
+    summary = {"rows": [], "targets": []}
+    for sc, label, key, digits, _lower in ROWS:
+        rc, ng = med(runs, sc, "ringcast", key), med(runs, sc, "nginx", key)
+        if rc is None and ng is None:
+            continue
+        ratio = rc / ng if rc is not None and ng else None
+        if sc == "hls":
+            tried = sorted({r["viewers"] for r in runs if "viewers" in r})
+            label += f" (tried {', '.join(map(str, tried))}; 0: none passed)"
+        lines.append(f"| {label} | {fmt(rc, digits)} | {fmt(ng, digits)} | {fmt(ratio, 2)} |")
+        summary["rows"].append({"scenario": sc, "metric": key, "label": label, "ringcast": rc, "nginx": ng,
+                                "ratio": ratio})
+    for sc in sorted({r["scenario"] for r in runs if r["scenario"].startswith("hls") and r["scenario"] != "hls"},
+                     key=lambda s: int(s[3:])):
+        for key, label, digits in (("late_share", "late segments %", 2), ("cpu_s_per_gb", "server CPU s/GB", 3)):
+            rc, ng = med(runs, sc, "ringcast", key), med(runs, sc, "nginx", key)
+            if key == "late_share":
+                rc, ng = (None if rc is None else rc * 100), (None if ng is None else ng * 100)
+            ratio = rc / ng if rc is not None and ng else None
+            lines.append(f"| HLS {sc[3:]} viewers: {label} | {fmt(rc, digits)} | {fmt(ng, digits)} | {fmt(ratio, 2)} |")
+    errs = {s: sum(r.get("errors", 0) + r.get("cold_errors", 0) for r in runs if r["server"] == s)
+            for s in ("ringcast", "nginx")}
+    lines.append(f"| failed requests, all runs | {errs['ringcast']} | {errs['nginx']} | |")
+    ceiling = [r["mb_per_s"] for r in runs if r["scenario"] == "ceiling"]
+    if ceiling:
+        c = statistics.median(ceiling)
+        cg = statistics.median(r["sender_cpu_s_per_gb"] for r in runs if r["scenario"] == "ceiling")
+        rc, ng = med(runs, "1g", "ringcast", "mb_per_s"), med(runs, "1g", "nginx", "mb_per_s")
+        lines.append(f"| loopback sendfile ceiling MB/s (bare loop; {cg:.3f} CPU s/GB) | {fmt(c, 0)} | | |")
+        if rc and ng:
+            lines.append(f"| 1 GiB as % of the ceiling | {rc / c * 100:.0f} % | {ng / c * 100:.0f} % | |")
+        summary["ceiling_mb_per_s"] = c
+
+    def ratio(sc, key):
+        rc, ng = med(runs, sc, "ringcast", key), med(runs, sc, "nginx", key)
+        return rc / ng if rc is not None and ng else None
+
+    checks = [
+        ("1 KiB server CPU per request ≤ 0.6× nginx", ratio("1k", "cpu_us_per_req"), 0.6, True),
+        ("1 KiB req/s ≥ 1.3× nginx", ratio("1k", "req_per_s"), 1.3, False),
+        ("1 GiB server CPU per GB ≤ 0.8× nginx", ratio("1g", "cpu_s_per_gb"), 0.8, True),
+        ("1 GiB throughput ≥ 1.0× nginx", ratio("1g", "mb_per_s"), 1.0, False),
+        ("p99 at 50 % of nginx's max ≤ 0.8× nginx", ratio("rate50", "p99_ms"), 0.8, True),
+        ("p99.9 at 50 % of nginx's max ≤ 0.8× nginx", ratio("rate50", "p999_ms"), 0.8, True),
+    ]
+    if ceiling and med(runs, "1g", "ringcast", "mb_per_s"):
+        checks.append(("1 GiB throughput ≥ 0.9× the loopback sendfile ceiling",
+                       med(runs, "1g", "ringcast", "mb_per_s") / statistics.median(ceiling), 0.9, False))
+    idle = med(runs, "idle", "ringcast", "bytes_per_connection")
+    if idle is not None:
+        checks.append(("idle keep-alive connection ≤ 1 KiB (bytes, not a ratio)", idle, 1024, True))
+    lines += ["", "| target | measured | verdict |", "|---|---:|---|"]
+    for label, v, bound, lower in checks:
+        if v is None:
+            continue
+        met = v <= bound if lower else v >= bound
+        verdict = "met" if met else f"missed by {abs(v / bound - 1) * 100:.0f} %"
+        lines.append(f"| {label} | {fmt(v, 2)} | {verdict} |")
+        summary["targets"].append({"target": label, "measured": v, "bound": bound, "met": met})
+    table = "\n".join(lines) + "\n"
+    (out / "table.md").write_text(table)
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    plots(runs, out, load)
+    return table
+
+
+def plots(runs, out: Path, load: str):
+    """One latency plot per scenario: the run nearest the median req/s of each server."""
+    groups = {}
+    for sc in ("1k", "16k", "256k", "1g", "ranges", "rate50", "rate90", "cold-alone", "cold-beside"):
+        for srv in ("ringcast", "nginx"):
+            rs = [r for r in runs if r["scenario"] == sc and r["server"] == srv and r.get("raw", "").endswith(".json")]
+            if not rs:
+                continue
+            m = statistics.median(r["req_per_s"] for r in rs)
+            pick = min(rs, key=lambda r: abs(r["req_per_s"] - m))
+            dst = out / "plots" / f"{srv}-{sc}.json"
+            shutil.copy(pick["raw"], dst)
+            key = "cold" if sc.startswith("cold") else sc
+            groups.setdefault(key, []).append(dst)
+    for key, files in groups.items():
+        if len(files) < 2:
+            continue
+        svg = out / "plots" / f"{key}.svg"
+        subprocess.run([load, "plot"] + [str(f) for f in files] + ["-o", str(svg)], check=False,
+                       capture_output=True)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", choices=MODES, default="full")
+    ap.add_argument("--only", default="")
+    ap.add_argument("--load", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--www", required=True)
+    ap.add_argument("--server-cpu", type=int, default=0)
+    ap.add_argument("--client-cpu", type=int, default=1)
+    ap.add_argument("--server", action="append", required=True)
+    ap.add_argument("--report-only", action="store_true", help="rebuild the table from DIR/runs.json")
+    args = ap.parse_args()
+    out = Path(args.out)
+    if args.report_only:
+        print(report(json.loads((out / "runs.json").read_text()), out, args.load))
+        return 0
+    only = [s for s in args.only.split(",") if s] or SCENARIOS
+    unknown = [s for s in only if s not in SCENARIOS]
+    if unknown:
+        sys.exit(f"bench: unknown scenario(s) {unknown}; known: {', '.join(SCENARIOS)}")
+    only = [s for s in SCENARIOS if s in only]
+    b = Bench(args)
+    t0 = time.monotonic()
+    b.go(only)
+    print(f"bench: scenarios took {time.monotonic() - t0:.0f} s", file=sys.stderr)
+    print(report(b.runs, out, args.load))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
