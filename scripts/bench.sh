@@ -173,7 +173,7 @@ http {
 }
 CONF
 
-RC_PID= NGX_PID=
+RC_PID='' NGX_PID=''
 cleanup() {
   [ -n "$RC_PID" ] && kill "$RC_PID" 2>/dev/null && wait "$RC_PID" 2>/dev/null
   [ -n "$NGX_PID" ] && kill "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null
@@ -191,8 +191,8 @@ taskset -c "$SERVER_CPU" "$NGINX" -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" >"$OUT/
 NGX_PID=$!
 
 wait_port() { # pid port name
-  local i
-  for i in $(seq 100); do
+
+  for _ in $(seq 100); do
     kill -0 "$1" 2>/dev/null || { log "$3 exited at start:"; cat "$OUT/$3.log" >&2; exit 1; }
     curl -fsS -o /dev/null "http://127.0.0.1:$2/1k.bin" 2>/dev/null && return 0
     sleep 0.1
