@@ -1,6 +1,7 @@
 //! Media semantics over raw TCP on both drivers: byte ranges and `multipart/byteranges`
 //! (RFC 9110 §14), `If-Range` (§13.1.5), conditional requests in the order of §13.2.2, media
-//! types, `Cache-Control` rules, CORS and preflight, and precompressed `.br` / `.gz` variants.
+//! types, `Cache-Control` rules, CORS and preflight, and precompressed `.br` / `.gz` variants;
+//! multipart and variant bodies on every body strategy.
 //!
 //! Every file of the fixture has a fixed modification time, so `Last-Modified` and the dates
 //! around it are known exactly. Responses that must have no body (HEAD, 304) are followed by a
@@ -882,5 +883,30 @@ fn future_modification_time() {
         let r = get(&srv, "/future.mp4", &[("If-None-Match", &etag)]);
         assert_eq!(r.status, 304, "{driver}");
         assert!(date(&r, "last-modified") <= date(&r, "date"), "{driver}: {}", r.raw_head);
+    }
+}
+
+#[test]
+fn parts_on_every_body_strategy() {
+    let (fx, data) = fixture();
+    let gz = pseudo_random(3000, 9);
+    file(&fx, "x.m3u8", b"#EXTM3U\n");
+    file(&fx, "x.m3u8.gz", &gz);
+    let m3u8 = "application/vnd.apple.mpegurl; charset=utf-8";
+    for driver in DRIVERS {
+        for strategy in ["auto", "memory", "sendfile", "splice", "copy"] {
+            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
+            let what = format!("{driver}/{strategy}");
+            let r = get(&srv, "/v.mp4", &[("Range", "bytes=-7,1-1,100-199,150-300")]);
+            check_multipart(&r, &data, "video/mp4", &[(993, 999), (1, 1), (100, 300)]);
+            let r = get(&srv, "/v.mp4", &[("Range", "bytes=333-665")]);
+            check_range_answer(&r, &data, Want::Part(333, 665), &what);
+            let gzip = [("Accept-Encoding", "gzip")];
+            let r = get(&srv, "/x.m3u8", &[gzip[0], ("Range", "bytes=2999-,0-0,17-2047")]);
+            check_multipart(&r, &gz, m3u8, &[(2999, 2999), (0, 0), (17, 2047)]);
+            assert_eq!(r.header("content-encoding"), Some("gzip"), "{what}");
+            let r = get(&srv, "/x.m3u8", &gzip);
+            assert_eq!(sha256(&r.body), sha256(&gz), "{what}");
+        }
     }
 }
