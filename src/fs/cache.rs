@@ -230,7 +230,10 @@ impl FileCache {
         } else {
             None
         };
-        let modified = date::truncate_to_second(meta.modified().unwrap_or(SystemTime::UNIX_EPOCH));
+        // RFC 9110 §8.8.2.1: never a Last-Modified later than the response's Date.
+        let modified = date::truncate_to_second(
+            meta.modified().unwrap_or(SystemTime::UNIX_EPOCH).min(SystemTime::now()),
+        );
         let entry = Rc::new(CachedFile {
             file: Rc::new(file),
             path,
