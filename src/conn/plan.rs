@@ -220,6 +220,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
         _ => RangeDecision::Full,
     };
     let head_only = req.method == Method::Head;
+    let multi = matches!(decision, RangeDecision::Multi(_));
     let (status, mut head, body) = match decision {
         RangeDecision::Full => {
             let mut head = HeadWriter::new(Status::Ok, ctx.date.borrow_mut().now());
@@ -238,7 +239,12 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
             let seq = ctx.boundary_seq.get();
             ctx.boundary_seq.set(seq.wrapping_add(1));
             let boundary = multipart::boundary(seq ^ (ctx.worker_id as u64) << 48);
-            let mp = multipart::plan(&ranges, content_type, len, &boundary);
+            // The coding of a precompressed variant goes into each part (see
+            // `multipart::plan_with_fields`), not on the multipart body.
+            let coding_field = coding.map(|c| ("Content-Encoding", c.token()));
+            let part_fields = coding_field.as_slice();
+            let mp =
+                multipart::plan_with_fields(&ranges, content_type, part_fields, len, &boundary);
             let mut head = HeadWriter::new(Status::PartialContent, ctx.date.borrow_mut().now());
             head.content_length(mp.content_length).field("Content-Type", &mp.content_type);
             let segments = mp
@@ -259,7 +265,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
             });
         }
     };
-    if let Some(coding) = coding {
+    if let (Some(coding), false) = (coding, multi) {
         head.field("Content-Encoding", coding.token());
     }
     head.field("Last-Modified", last_modified)

@@ -2,7 +2,8 @@
 //!
 //! ringcast never compresses on the fly. For text such as playlists, manifests, HTML, scripts
 //! and subtitles it serves a precompressed sibling `FILE.br` or `FILE.gz` when one exists and
-//! the client accepts that coding; the caller then sends `Content-Encoding`, `Vary:
+//! the client accepts that coding; the caller then sends `Content-Encoding` (in each part of a
+//! `multipart/byteranges` body instead, which as a whole is not encoded), `Vary:
 //! Accept-Encoding`, an ETag of the variant actually sent (a different representation needs a
 //! different entity-tag, §8.8.3) and applies ranges to that variant (§14.1: ranges address the
 //! selected representation, here the compressed bytes). A variant older than the file (by

@@ -75,6 +75,21 @@ pub fn plan(
     total_len: u64,
     boundary: &str,
 ) -> MultipartPlan {
+    plan_with_fields(ranges, part_content_type, &[], total_len, boundary)
+}
+
+/// [`plan`] with more fields in every part's head, after `Content-Type`: the
+/// `Content-Encoding` of a precompressed representation belongs there, since the parts are
+/// ranges of the encoded bytes while the multipart body as a whole is not encoded (RFC 9110
+/// §8.4: the coding is what must be decoded to obtain the media type of `Content-Type`).
+/// Names and values are written as given.
+pub fn plan_with_fields(
+    ranges: &[ByteRange],
+    part_content_type: &str,
+    part_fields: &[(&str, &str)],
+    total_len: u64,
+    boundary: &str,
+) -> MultipartPlan {
     let mut pieces = Vec::with_capacity(ranges.len() * 2 + 1);
     let mut head = String::with_capacity(128);
     for (i, r) in ranges.iter().enumerate() {
@@ -87,6 +102,12 @@ pub fn plan(
         if !part_content_type.is_empty() {
             head.push_str("Content-Type: ");
             head.push_str(part_content_type);
+            head.push_str("\r\n");
+        }
+        for (name, value) in part_fields {
+            head.push_str(name);
+            head.push_str(": ");
+            head.push_str(value);
             head.push_str("\r\n");
         }
         // §14.6: each body part carries the Content-Range of its range.
@@ -174,6 +195,19 @@ mod tests {
         assert_eq!(p.content_length, u64::try_from(body.len()).unwrap());
         // File data goes out as file pieces, never copied into memory.
         assert_eq!(p.pieces.iter().filter(|x| matches!(x, Piece::File(_))).count(), 2);
+    }
+
+    #[test]
+    fn extra_part_fields() {
+        let ranges = [ByteRange { start: 0, len: 1 }, ByteRange { start: 3, len: 2 }];
+        let p = plan_with_fields(&ranges, "text/vtt", &[("Content-Encoding", "gzip")], 5, "b");
+        let body = render(&p, b"01234");
+        let want = "--b\r\nContent-Type: text/vtt\r\nContent-Encoding: gzip\r\n\
+                    Content-Range: bytes 0-0/5\r\n\r\n0\r\n\
+                    --b\r\nContent-Type: text/vtt\r\nContent-Encoding: gzip\r\n\
+                    Content-Range: bytes 3-4/5\r\n\r\n34\r\n--b--\r\n";
+        assert_eq!(String::from_utf8(body.clone()).unwrap(), want);
+        assert_eq!(p.content_length, u64::try_from(body.len()).unwrap());
     }
 
     #[test]
