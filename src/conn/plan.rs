@@ -6,7 +6,6 @@
 
 use std::borrow::Cow;
 use std::rc::Rc;
-use std::time::SystemTime;
 
 use monoio::time::Instant;
 
@@ -18,7 +17,6 @@ use crate::fs::cache::{CachedFile, Lookup};
 use crate::fs::path::{self, PathError};
 use crate::http::conditional::{self, Outcome, Preconditions, Validators};
 use crate::http::cors::Cors;
-use crate::http::date;
 use crate::http::encoding::{self, Coding};
 use crate::http::multipart::{self, Piece};
 use crate::http::range::{self, RangeDecision};
@@ -169,8 +167,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     let len = entry.len;
     let etag = representation_etag(&entry.etag, coding);
     let etag = etag.as_ref();
-    let (modified, last_modified) = last_modified(&entry, SystemTime::now());
-    let last_modified = last_modified.as_ref();
+    let last_modified = entry.last_modified.as_str();
     let content_type = ctx.mime.lookup(&path);
     // Fields every answer about this representation carries (200, 206, 304; RFC 9110 §15.4.5).
     let mut common = Vec::with_capacity(160);
@@ -183,7 +180,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     // Error answers (412, 416) get the CORS lines from `error_with`.
     let caching = common.len();
     write_cors(ctx, req, &mut common);
-    let validators = Validators { etag, last_modified: modified };
+    let validators = Validators { etag, last_modified: entry.modified };
     let fields = &req.fields;
     let pre = Preconditions {
         if_match: fields.if_match.as_deref(),
@@ -284,20 +281,6 @@ fn representation_etag(file_etag: &str, coding: Option<Coding>) -> Cow<'_, str> 
     match (coding, file_etag.strip_suffix('"')) {
         (Some(coding), Some(open)) => Cow::Owned(format!("{open}-{}\"", coding.token())),
         _ => Cow::Borrowed(file_etag),
-    }
-}
-
-/// The modification time and `Last-Modified` value of a file as of `now`. RFC 9110 §8.8.2.1: an
-/// origin server "MUST NOT generate a Last-Modified date that is later than the server's time
-/// of message origination"; a file dated in the future (a clock set wrong, an archive unpacked
-/// with its times) is given the current time instead, for the validators as well, so
-/// `If-Modified-Since` and `If-Range` compare against what was sent.
-fn last_modified(entry: &CachedFile, now: SystemTime) -> (SystemTime, Cow<'_, str>) {
-    if entry.modified <= now {
-        (entry.modified, Cow::Borrowed(entry.last_modified.as_str()))
-    } else {
-        let now = date::truncate_to_second(now);
-        (now, Cow::Owned(date::format(now)))
     }
 }
 
