@@ -218,6 +218,16 @@ fn startup_block(c: &Config, s: &Settled<'_>) -> String {
             .to_lowercase(),
         ),
         (
+            "file cache",
+            format!(
+                "{} entries per worker, revalidated every {:?}, contents of files up to {} B within {} B",
+                c.file_cache.max_entries,
+                c.file_cache.revalidate,
+                c.file_cache.memory_max_file,
+                c.file_cache.memory_budget
+            ),
+        ),
+        (
             "files",
             format!(
                 "index {}, dotfiles {}, cors {}",
