@@ -15,8 +15,8 @@ use crate::socket::{SendError, Socket};
 /// Largest chunk read at once; bounds the memory one connection holds while copying.
 const CHUNK: u64 = 64 * 1024;
 
-/// Queues `len` bytes of `file` at `offset`, flushing whenever a chunk's worth is queued. The
-/// tail stays queued to leave with whatever follows.
+/// Queues `len` bytes of `file` at `offset`, flushing before each further chunk. The last chunk
+/// stays queued to leave with whatever follows.
 pub async fn send_range(
     socket: &Socket,
     queue: &mut Queue,
@@ -35,7 +35,10 @@ pub async fn send_range(
         }
         offset += chunk as u64;
         queue.push(Bytes::from(buf));
-        if offset < end || queue.len() as u64 >= CHUNK {
+        // Flush between chunks only: the last chunk stays queued and leaves with whatever follows
+        // (or in the final flush, without MSG_MORE). Flushing it here with MSG_MORE when nothing
+        // follows would leave the tail in the kernel until the client's delayed ACK.
+        if offset < end {
             queue.flush(socket, None, true).await?;
         }
     }
