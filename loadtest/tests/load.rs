@@ -65,16 +65,31 @@ fn open_loop_shows_a_stall_that_service_time_hides() {
 
 #[test]
 fn discard_counts_the_same_bytes_as_copying() {
-    let body: Vec<u8> = (0..3 * 1024 * 1024 + 17).map(|i| (i % 251) as u8).collect();
-    let server = Server::start(move |_, _| Reply::ok(&body));
-    let copied = load_json(&["--requests", "12", "-c", "2", &server.url("/big")]);
-    let discarded = load_json(&["--requests", "12", "-c", "2", "--discard", &server.url("/big")]);
-    assert_eq!(u(&copied, "errors"), 0, "{copied}");
-    assert_eq!(u(&discarded, "errors"), 0, "{discarded}");
-    assert_eq!(u(&copied, "requests"), 12);
-    assert_eq!(u(&discarded, "requests"), 12);
-    assert_eq!(u(&copied, "bytes"), u(&discarded, "bytes"));
-    assert!(u(&copied, "bytes") > 12 * 3 * 1024 * 1024);
+    // Below and above the size from which --discard raises SO_RCVLOWAT (4 MiB).
+    for size in [3 * 1024 * 1024 + 17, 9 * 1024 * 1024 + 17] {
+        let body: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
+        let server = Server::start(move |_, _| Reply::ok(&body));
+        let copied = load_json(&["--requests", "6", "-c", "2", &server.url("/big")]);
+        let discarded =
+            load_json(&["--requests", "6", "-c", "2", "--discard", &server.url("/big")]);
+        assert_eq!(u(&copied, "errors"), 0, "{size}: {copied}");
+        assert_eq!(u(&discarded, "errors"), 0, "{size}: {discarded}");
+        assert_eq!(u(&copied, "requests"), 6, "{size}");
+        assert_eq!(u(&discarded, "requests"), 6, "{size}");
+        assert_eq!(u(&copied, "bytes"), u(&discarded, "bytes"), "{size}");
+        assert!(u(&copied, "bytes") > 6 * size as u64, "{size}");
+    }
+}
+
+#[test]
+fn discard_of_a_large_body_cut_short_is_a_short_body() {
+    // 8 MiB announced, 5 MiB sent, then close: the raised low-water mark must not hang.
+    let mut raw = b"HTTP/1.1 200 OK\r\nContent-Length: 8388608\r\n\r\n".to_vec();
+    raw.resize(raw.len() + 5 * 1024 * 1024, b'x');
+    let server = Server::start(move |_, _| Reply::raw_then_close(&raw));
+    let doc = load_json(&["--requests", "3", "-c", "1", "--discard", &server.url("/cut")]);
+    assert_eq!(u(&doc, "requests"), 0, "{doc}");
+    assert_eq!(doc["errors_by_kind"]["short_body"].as_u64(), Some(3), "{doc}");
 }
 
 #[test]

@@ -22,12 +22,17 @@ use tokio_uring::net::TcpStream;
 use super::ThreadCtx;
 use crate::http::{parse_head, BodyFraming, ChunkedDecoder, HeadParse, ParseError};
 use crate::stats::ErrorKind;
-use crate::sys::uring;
+use crate::sys::{self, uring};
 
 /// Receive buffer size; one io_uring read fills at most this much.
 const READ_BUF_BYTES: usize = 64 * 1024;
 /// With `--discard`, reads of the head copy at most this much body along with it.
 const DISCARD_HEAD_READ_BYTES: usize = 4 * 1024;
+/// With `--discard`, `SO_RCVLOWAT` while a large body is dropped: one wake-up per this much.
+const DISCARD_LOW_WATER_BYTES: usize = 1 << 20;
+/// Bodies from this size on are dropped with the low-water mark raised (two extra
+/// `setsockopt` calls per response, negligible beside megabytes).
+const DISCARD_LOW_WATER_MIN_BODY: u64 = 4 << 20;
 
 /// What one exchange produced.
 #[derive(Debug, Default)]
@@ -161,15 +166,33 @@ impl Conn {
     ) -> Result<Response, ErrorKind> {
         self.connect(origin).await?;
         let fresh = self.buf.is_empty();
-        {
-            let link = self.link.as_ref().ok_or(ErrorKind::Reset)?;
-            let req = mem::take(&mut self.req);
-            let (res, req) = uring::send_all(link.stream.as_raw_fd(), req).await;
+        let discard = mode.discard && !mode.keep && !mode.checksum;
+        let head_read = if discard { DISCARD_HEAD_READ_BYTES } else { READ_BUF_BYTES };
+        let fd = self.link.as_ref().ok_or(ErrorKind::Reset)?.stream.as_raw_fd();
+        let req = mem::take(&mut self.req);
+        // The first read may be queued with the send only when nothing is buffered:
+        // leftover bytes must be parsed before deciding to read.
+        let mut read_closed = false;
+        if fresh {
+            let mut buf = mem::take(&mut self.buf);
+            if buf.capacity() < head_read.min(READ_BUF_BYTES) {
+                buf.reserve(head_read.min(READ_BUF_BYTES));
+            }
+            let req_len = req.len();
+            let (sent, req, received, buf) = uring::send_then_recv(fd, req, buf, head_read).await;
+            self.req = req;
+            self.buf = buf;
+            if sent.map_err(|e| io_kind(&e))? != req_len {
+                return Err(ErrorKind::Reset);
+            }
+            let n = received.map_err(|e| io_kind(&e))?;
+            self.received += n as u64;
+            read_closed = n == 0;
+        } else {
+            let (res, req) = uring::send_all(fd, req).await;
             self.req = req;
             res.map_err(|e| io_kind(&e))?;
         }
-        let discard = mode.discard && !mode.keep && !mode.checksum;
-        let head_read = if discard { DISCARD_HEAD_READ_BYTES } else { READ_BUF_BYTES };
         let head = loop {
             match parse_head(&self.buf) {
                 // RFC 9110 §15.2: interim 1xx responses precede the final one (101 would switch protocols).
@@ -181,7 +204,8 @@ impl Conn {
                 Ok(HeadParse::Partial) => {}
                 Err(_) => return Err(ErrorKind::Parse),
             }
-            if self.read_more(head_read).await? == 0 {
+            let closed = read_closed || self.read_more(head_read).await? == 0;
+            if closed {
                 // Closed before any byte: the server dropped an idle keep-alive connection or reset.
                 return Err(if self.buf.is_empty() && fresh {
                     ErrorKind::Reset
@@ -190,7 +214,12 @@ impl Conn {
                 });
             }
         };
-        self.buf.drain(..head.head_len);
+        // The head is dropped from the buffer together with the body bytes that follow it,
+        // so a response that arrived whole costs no copy at all (see the Length arm).
+        let head_len = head.head_len;
+        if !matches!(head.framing, BodyFraming::Length(_)) {
+            self.buf.drain(..head_len);
+        }
 
         let mut body = mode.keep.then(Vec::new);
         let mut crc = mode.checksum.then(crc32fast::Hasher::new);
@@ -206,16 +235,28 @@ impl Conn {
         match head.framing {
             BodyFraming::Empty => {}
             BodyFraming::Length(len) => {
-                let buffered =
-                    usize::try_from(len).map_or(self.buf.len(), |l| l.min(self.buf.len()));
-                sink(&self.buf[..buffered]);
-                self.buf.drain(..buffered);
+                let available = self.buf.len() - head_len;
+                let buffered = usize::try_from(len).map_or(available, |l| l.min(available));
+                sink(&self.buf[head_len..head_len + buffered]);
+                if head_len + buffered == self.buf.len() {
+                    self.buf.clear();
+                } else {
+                    self.buf.drain(..head_len + buffered);
+                }
                 let mut remaining = len - buffered as u64;
                 if discard {
-                    let fd = self.link.as_ref().ok_or(ErrorKind::Reset)?.stream.as_raw_fd();
                     let span = self.ctx.discard_buf.clone().ok_or(ErrorKind::Reset)?;
+                    // Large bodies: let the socket wake this connection only once a big slice is
+                    // queued (never more than what is left), so each wake-up drops megabytes.
+                    let mut low_water = 1;
+                    let use_low_water = remaining >= DISCARD_LOW_WATER_MIN_BODY;
                     while remaining > 0 {
                         let want = usize::try_from(remaining).unwrap_or(usize::MAX);
+                        let wanted_low = want.min(DISCARD_LOW_WATER_BYTES);
+                        if use_low_water && wanted_low != low_water {
+                            sys::set_recv_low_water(fd, wanted_low).map_err(|e| io_kind(&e))?;
+                            low_water = wanted_low;
+                        }
                         let n = uring::recv_discard(fd, span.clone(), want)
                             .await
                             .map_err(|e| io_kind(&e))?;
@@ -224,6 +265,10 @@ impl Conn {
                         }
                         self.received += n as u64;
                         remaining -= n as u64;
+                    }
+                    if low_water != 1 {
+                        // The next response head must wake the connection at its first byte.
+                        sys::set_recv_low_water(fd, 1).map_err(|e| io_kind(&e))?;
                     }
                 }
                 while remaining > 0 {

@@ -114,6 +114,24 @@ pub fn duration_ns(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// The ring set-up: `IORING_SETUP_COOP_TASKRUN` (Linux 5.19) and `IORING_SETUP_SINGLE_ISSUER`
+/// (Linux 6.0) when the kernel has them, the default set-up otherwise.
+///
+/// Without `COOP_TASKRUN`, every response that arrives while the thread is running makes the
+/// kernel interrupt it with an inter-processor interrupt to run the receive's task work
+/// (on a virtual machine, a VM exit each); with it, that work waits for the thread's next
+/// system call, which in a load loop is microseconds away. Each ring is created and used by
+/// its own thread only, which is what `SINGLE_ISSUER` promises.
+fn ring_setup() -> io_uring::Builder {
+    let mut ring = tokio_uring::uring_builder();
+    ring.setup_coop_taskrun().setup_single_issuer();
+    if ring.build(8).is_ok() {
+        ring
+    } else {
+        tokio_uring::uring_builder()
+    }
+}
+
 /// Runs worker thread `thread` of `plan` to completion and returns its stats.
 pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io::Result<Stats> {
     if let Some(cpu) = cpu {
@@ -138,7 +156,7 @@ pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io:
     let entries =
         u32::try_from((mine.len() * 4).next_power_of_two().clamp(256, 32768)).unwrap_or(4096);
     let task_ctx = ctx.clone();
-    tokio_uring::builder().entries(entries).start(async move {
+    tokio_uring::builder().entries(entries).uring_builder(&ring_setup()).start(async move {
         let mut tasks = Vec::with_capacity(mine.len());
         for k in mine {
             let ctx = task_ctx.clone();

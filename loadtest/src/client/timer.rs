@@ -2,42 +2,35 @@
 //!
 //! tokio's timer wheel has 1 ms granularity and rounds wake-ups up, which
 //! would add up to a millisecond of client-made delay to every open-loop
-//! request. A `timerfd` armed at the absolute `CLOCK_MONOTONIC` deadline
-//! fires from an hrtimer; its readiness reaches this thread through the
-//! runtime's epoll reactor. One timer per connection or viewer. Dropping a
-//! wait leaves the timer armed; the next wait re-arms it.
+//! request. The wait is instead an io_uring `IORING_OP_TIMEOUT` at the absolute
+//! `CLOCK_MONOTONIC` deadline ([`crate::sys::uring::sleep_until`]): it fires
+//! from an hrtimer, reaches the kernel in the same `io_uring_enter` as the
+//! thread's other submissions, and completes like any other operation, with
+//! no `timerfd`, no extra system call and no epoll registration per wait.
+//! Dropping a wait leaves its timeout queued in the ring until it fires; the
+//! kernel then completes it and nobody listens.
 
 use std::io;
 
-use tokio::io::unix::AsyncFd;
+use crate::sys::{monotonic_ns, uring};
 
-use crate::sys::{self, TimerFd};
-
-/// A reusable absolute-deadline timer.
+/// An absolute-deadline timer (one per connection or viewer).
+#[derive(Debug, Default)]
 pub struct Timer {
-    fd: AsyncFd<TimerFd>,
+    _private: (),
 }
 
 impl Timer {
-    /// Creates the timer; needs a runtime with the reactor enabled.
+    /// Creates the timer; it must be used inside the thread's io_uring runtime.
     pub fn new() -> io::Result<Self> {
-        Ok(Self { fd: sys::register_readable(TimerFd::new()?)? })
+        Ok(Self::default())
     }
 
     /// Returns once `CLOCK_MONOTONIC` reaches `deadline_ns`.
     pub async fn sleep_until(&self, deadline_ns: u64) -> io::Result<()> {
-        if sys::monotonic_ns() >= deadline_ns {
+        if monotonic_ns() >= deadline_ns {
             return Ok(());
         }
-        self.fd.get_ref().arm_at(deadline_ns)?;
-        loop {
-            let mut guard = self.fd.readable().await?;
-            match guard.try_io(|fd| fd.get_ref().consume()) {
-                Ok(Ok(_expirations)) => return Ok(()),
-                Ok(Err(e)) => return Err(e),
-                // Readiness was stale (an expiry consumed earlier); wait again.
-                Err(_would_block) => continue,
-            }
-        }
+        uring::sleep_until(deadline_ns).await
     }
 }

@@ -83,7 +83,7 @@ pub fn parse_head(buf: &[u8]) -> Result<HeadParse, ParseError> {
     if head_len > MAX_HEAD_BYTES {
         return Err(ParseError::HeadTooLarge);
     }
-    let mut lines = buf[..head_len].split(|&b| b == b'\n').map(trim_cr);
+    let mut lines = lines(&buf[..head_len]);
     let status_line = lines.next().ok_or(ParseError::StatusLine)?;
     let (minor, status) = parse_status_line(status_line)?;
 
@@ -155,7 +155,7 @@ pub fn parse_head(buf: &[u8]) -> Result<HeadParse, ParseError> {
 /// Index just past the blank line ending the head (`\n\n` or `\n\r\n`), if present.
 fn find_head_end(buf: &[u8]) -> Option<usize> {
     let mut from = 0;
-    while let Some(pos) = buf[from..].iter().position(|&b| b == b'\n') {
+    while let Some(pos) = find_newline(&buf[from..]) {
         let nl = from + pos;
         match buf.get(nl + 1..) {
             Some([b'\n', ..]) => return Some(nl + 2),
@@ -164,6 +164,47 @@ fn find_head_end(buf: &[u8]) -> Option<usize> {
         }
     }
     None
+}
+
+/// Position of the first `\n` in `hay`, eight bytes per step (SWAR: a byte of `x ^ 0x0a…0a`
+/// is zero exactly where `hay` holds `\n`, and `(v - 0x01…01) & !v & 0x80…80` marks the
+/// lowest zero byte of `v` exactly; higher marks may be spurious, so only the lowest is used).
+fn find_newline(hay: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let mut chunks = hay.chunks_exact(8);
+    let mut offset = 0;
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(word) ^ NEWLINES;
+        let found = v.wrapping_sub(ONES) & !v & HIGHS;
+        if found != 0 {
+            // trailing_zeros / 8 is below 8, so the cast cannot truncate.
+            return Some(offset + (found.trailing_zeros() / 8) as usize);
+        }
+        offset += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'\n').map(|p| offset + p)
+}
+
+/// The lines of `head` (split at `\n`, a trailing `\r` removed).
+fn lines(head: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = Some(head);
+    std::iter::from_fn(move || {
+        let s = rest?;
+        match find_newline(s) {
+            Some(i) => {
+                rest = Some(&s[i + 1..]);
+                Some(trim_cr(&s[..i]))
+            }
+            None => {
+                rest = None;
+                Some(trim_cr(s))
+            }
+        }
+    })
 }
 
 fn trim_cr(line: &[u8]) -> &[u8] {
@@ -208,9 +249,29 @@ fn split_field(line: &[u8]) -> Result<(&[u8], &[u8]), ParseError> {
     Ok((name, trim_ows(&line[colon + 1..])))
 }
 
+/// RFC 9110 §5.6.2 tchar, as a table indexed by byte.
+const TCHAR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        // `b` < 256, so the cast is exact.
+        #[allow(clippy::cast_possible_truncation)]
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric();
+        b += 1;
+    }
+    let specials = b"!#$%&'*+-.^_`|~";
+    let mut i = 0;
+    while i < specials.len() {
+        table[specials[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 /// RFC 9110 §5.6.2 tchar.
 fn is_tchar(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+    TCHAR[usize::from(b)]
 }
 
 /// Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
@@ -368,6 +429,35 @@ mod tests {
                 "HTTP/1.1 206 Partial\r\nContent-Range: {value}\r\nContent-Length: 1\r\n\r\n"
             );
             assert_eq!(complete(&raw).content_range_total, *want, "{value}");
+        }
+    }
+
+    #[test]
+    fn newline_search_matches_a_plain_scan() {
+        // Every position of the first newline in every alignment, with near-miss bytes around it.
+        for len in 0..40 {
+            for nl in 0..=len {
+                let mut hay: Vec<u8> =
+                    (0..len).map(|i| [b'\t', 0x8a, b'\r', 0x0b][i % 4]).collect();
+                if nl < len {
+                    hay[nl] = b'\n';
+                    if nl + 1 < len {
+                        hay[nl + 1] = b'\n';
+                    }
+                }
+                let want = hay.iter().position(|&b| b == b'\n');
+                assert_eq!(find_newline(&hay), want, "{hay:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn tchar_table() {
+        // RFC 9110 §5.6.2: tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." /
+        // "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA
+        for b in 0..=255u8 {
+            let want = b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+            assert_eq!(is_tchar(b), want, "{b}");
         }
     }
 

@@ -6,19 +6,15 @@
 //! - [`monotonic_ns`]: `CLOCK_MONOTONIC`, the clock every schedule is drawn on
 //!   (the same clock `timerfd` and `std::time::Instant` use on Linux).
 //! - [`pin_current_thread`]: `sched_setaffinity(2)` for one-thread-per-CPU.
-//! - [`TimerFd`]: an absolute `CLOCK_MONOTONIC` `timerfd` (Linux 2.6.25), so an
-//!   open-loop send waits with hrtimer precision instead of tokio's 1 ms wheel.
-//! - [`uring`]: socket send/receive operations on the thread's io_uring,
-//!   including receives with `MSG_TRUNC` that drop bytes without copying them.
-//! - [`register_readable`]: readiness waits through the runtime's epoll
-//!   reactor, on descriptors the registration owns (the timers).
+//! - [`uring`]: socket send/receive operations and absolute-time waits on the
+//!   thread's io_uring, including receives with `MSG_TRUNC` that drop bytes
+//!   without copying them.
+//! - [`set_recv_low_water`]: `SO_RCVLOWAT`, so a socket wakes its reader only
+//!   once that many bytes are queued (used by `--discard` for large bodies).
 //! - [`cpu_time_ns`]: `getrusage(RUSAGE_SELF)`, the process's user + system CPU.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-
-use tokio::io::unix::AsyncFd;
-use tokio::io::Interest;
+use std::os::fd::RawFd;
 
 pub mod uring;
 
@@ -81,78 +77,6 @@ pub fn cpu_time_ns() -> u64 {
     tv_ns(usage.ru_utime) + tv_ns(usage.ru_stime)
 }
 
-/// A one-shot absolute `CLOCK_MONOTONIC` timer file descriptor.
-///
-/// Readable (an 8-byte expiry count) once the armed deadline has passed; the
-/// caller waits for readability through its reactor and then calls [`TimerFd::consume`].
-#[derive(Debug)]
-pub struct TimerFd {
-    fd: OwnedFd,
-}
-
-impl TimerFd {
-    /// Creates a disarmed, non-blocking, close-on-exec timer.
-    pub fn new() -> io::Result<Self> {
-        // SAFETY: timerfd_create(2) takes no pointers; a negative result is an error.
-        let fd = unsafe {
-            libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC)
-        };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` is a freshly created descriptor nobody else owns.
-        Ok(Self { fd: unsafe { OwnedFd::from_raw_fd(fd) } })
-    }
-
-    /// Arms the timer to fire at `deadline_ns` on `CLOCK_MONOTONIC` (already-past deadlines fire at once).
-    pub fn arm_at(&self, deadline_ns: u64) -> io::Result<()> {
-        // A zero it_value would disarm the timer; 1 ns is "already due".
-        let deadline_ns = deadline_ns.max(1);
-        let spec = libc::itimerspec {
-            it_interval: libc::timespec { tv_sec: 0, tv_nsec: 0 },
-            it_value: libc::timespec {
-                tv_sec: libc::time_t::try_from(deadline_ns / 1_000_000_000)
-                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
-                tv_nsec: libc::c_long::try_from(deadline_ns % 1_000_000_000)
-                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?,
-            },
-        };
-        // SAFETY: `spec` is a valid itimerspec; old_value may be null (timerfd_settime(2)).
-        let rc = unsafe {
-            libc::timerfd_settime(
-                self.fd.as_raw_fd(),
-                libc::TFD_TIMER_ABSTIME,
-                &spec,
-                std::ptr::null_mut(),
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    /// Reads the expiry count; `WouldBlock` when the timer has not fired yet.
-    pub fn consume(&self) -> io::Result<u64> {
-        let mut expirations = [0u8; 8];
-        // SAFETY: the buffer is 8 writable bytes, the size timerfd read(2) requires.
-        let n = unsafe {
-            libc::read(self.fd.as_raw_fd(), expirations.as_mut_ptr().cast(), expirations.len())
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(u64::from_ne_bytes(expirations))
-    }
-}
-
-impl AsRawFd for TimerFd {
-    fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-}
-
 /// Bytes the discard span covers: the most one discarding receive may drop.
 pub const DISCARD_SPAN: usize = 16 << 20;
 
@@ -213,16 +137,25 @@ impl Default for DiscardBuf {
     }
 }
 
-/// A type that owns its file descriptor and closes it only when dropped.
-pub trait OwnedDescriptor: AsRawFd {}
-
-impl OwnedDescriptor for TimerFd {}
-
-/// Registers `inner` with the current tokio reactor for read readiness.
-///
-/// Needs a runtime with I/O enabled (tokio-uring's is).
-pub fn register_readable<T: OwnedDescriptor>(inner: T) -> io::Result<AsyncFd<T>> {
-    // SAFETY: tokio requires the descriptor to stay open and unreplaced while registered.
-    // `T` owns it and closes it only on drop, and `AsyncFd` deregisters before it drops `T`.
-    unsafe { AsyncFd::register_with_interest(inner, Interest::READABLE) }.map_err(io::Error::from)
+/// Sets `SO_RCVLOWAT` on socket `fd`: readiness (and io_uring's poll-driven receives) waits
+/// until at least `bytes` are queued or the peer closes (`socket(7)`; TCP honours it for
+/// poll since Linux 2.6.28 and grows the receive buffer to fit it, `tcp_set_rcvlowat`).
+pub fn set_recv_low_water(fd: RawFd, bytes: usize) -> io::Result<()> {
+    let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX).max(1);
+    // SAFETY: `value` is a valid c_int for the duration of the call and its size is passed;
+    // setsockopt(2) only reads it. A bad `fd` is reported as an error, not undefined behaviour.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVLOWAT,
+            std::ptr::addr_of!(value).cast(),
+            libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).unwrap_or(4),
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
