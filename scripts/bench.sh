@@ -29,8 +29,8 @@
 #   hls             HLS viewers of the 5 Mbit/s rendition: most viewers with < 1 % late segments
 #   cold            a 1 KiB stream at a fixed rate, alone and beside downloads of the 1 GiB file
 #                   evicted from the page cache before each download: the stream's p99
-#   ceiling         loopback sendfile ceiling: a bare sendfile(2) loop on CPU 0 into a MSG_TRUNC
-#                   receiver on CPU 1 (the bound for 1g)
+#   ceiling         loopback sendfile ceiling: the 1g scenario against a bare HTTP responder that
+#                   only calls sendfile(2) (scripts/bench/sendfile_ceiling.py), also on CPU 0
 #
 # Server CPU is utime + stime from /proc/PID/stat (the process line counts every thread; for
 # nginx, master and workers summed), read before and after each client run.
@@ -191,7 +191,6 @@ taskset -c "$SERVER_CPU" "$NGINX" -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" >"$OUT/
 NGX_PID=$!
 
 wait_port() { # pid port name
-
   for _ in $(seq 100); do
     kill -0 "$1" 2>/dev/null || { log "$3 exited at start:"; cat "$OUT/$3.log" >&2; exit 1; }
     curl -fsS -o /dev/null "http://127.0.0.1:$2/1k.bin" 2>/dev/null && return 0
