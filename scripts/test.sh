@@ -8,5 +8,5 @@ cd "$(dirname "$0")/.."
 
 scripts/install-test-deps.sh
 cargo test --workspace
-cargo build --bin ringcast
+# `cargo test` built target/debug/ringcast for the integration tests; the checks reuse it.
 scripts/real-clients.sh target/debug/ringcast
