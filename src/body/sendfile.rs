@@ -1,7 +1,7 @@
 //! The sendfile strategy: page cache → socket with `sendfile(2)` on the non-blocking socket.
 //!
 //! Each call is capped at [`MAX_PER_CALL`] (as nginx's `sendfile_max_chunk`) and the task yields
-//! after each full call, so one client on a fast link cannot monopolise the worker; the loop
+//! after every [`MAX_PER_CALL`] bytes sent, so one client on a fast link cannot monopolise the worker; the loop
 //! also carries transfers past the kernel's ~2 GiB per-call limit. `EAGAIN` waits for
 //! writability, bounded by the send timeout. A zero return before the planned end means the file
 //! was truncated under us: the connection is closed (the `Content-Length` is already promised).
@@ -11,7 +11,7 @@
 //! page cache; if not, [`warm`] brings it in without blocking the worker, then `sendfile` runs on
 //! cached pages.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
@@ -23,9 +23,14 @@ use crate::sys;
 /// Most bytes moved by one `sendfile` call.
 pub const MAX_PER_CALL: u64 = 2 * 1024 * 1024;
 
+/// Scratch buffers kept per worker for warming cold ranges.
+const SCRATCH_MAX: usize = 4;
+
 thread_local! {
     /// False once `cachestat` turned out to be missing (Linux < 6.5): no residency checks then.
     static CACHESTAT: Cell<bool> = const { Cell::new(true) };
+    /// Scratch buffers for [`warm`] (each up to [`MAX_PER_CALL`] bytes).
+    static SCRATCH: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Sends `len` bytes of `file` from `offset`.
@@ -38,6 +43,7 @@ pub async fn send_range(
     let end = offset + len;
     let mut pos = offset;
     let mut checked_to = offset;
+    let mut since_yield = 0u64;
     while pos < end {
         let count = (end - pos).min(MAX_PER_CALL);
         if pos >= checked_to {
@@ -51,8 +57,13 @@ pub async fn send_range(
         match sys::sendfile(socket.fd(), file.as_raw_fd(), &mut pos, count) {
             Ok(0) => return Err(SendError::Truncated),
             Ok(n) => {
-                if n == count && pos < end {
-                    // A full capped call: let the other connections on this core run.
+                // Yield after every MAX_PER_CALL bytes, however many calls moved them: on a
+                // fast link each call may move a little less than asked and never hit EAGAIN,
+                // and without a yield the loop would keep the core (and the runtime's
+                // completion queue) to itself until the transfer ends.
+                since_yield += n as u64;
+                if since_yield >= MAX_PER_CALL && pos < end {
+                    since_yield = 0;
                     yield_now().await;
                 }
             }
@@ -64,29 +75,38 @@ pub async fn send_range(
     Ok(())
 }
 
-/// Whether every page of the range is in the page cache (true when that cannot be known).
+/// Whether the range can be sent without waiting for the disk (true when that cannot be
+/// known). Two checks, both cheap next to moving 2 MiB: `cachestat` finds pages that are not in
+/// the page cache at all, but counts pages still being read (readahead in flight) as cached; a
+/// one-byte `RWF_NOWAIT` read of the range's last byte catches those, since readahead fills a
+/// range front to back.
 pub fn resident(file: &File, offset: u64, len: u64) -> bool {
-    if !CACHESTAT.with(Cell::get) {
+    if len == 0 {
         return true;
     }
-    match sys::cached_pages(file.as_raw_fd(), offset, len) {
-        Ok((cached, pages)) => cached >= pages,
-        Err(e) => {
-            if e.raw_os_error() == Some(libc::ENOSYS) {
-                CACHESTAT.with(|c| c.set(false));
+    let fd = file.as_raw_fd();
+    if CACHESTAT.with(Cell::get) {
+        match sys::cached_pages(fd, offset, len) {
+            Ok((cached, pages)) if cached < pages => return false,
+            Ok(_) => {}
+            Err(e) => {
+                if e.raw_os_error() == Some(libc::ENOSYS) {
+                    CACHESTAT.with(|c| c.set(false));
+                }
             }
-            true
         }
     }
+    sys::readable_now(fd, offset + len - 1).unwrap_or(true)
 }
 
 /// Brings a range into the page cache without blocking the worker thread.
 ///
-/// On io_uring: one read of the range into a scratch buffer, submitted to the ring (buffered
-/// reads of ext4, xfs and btrfs complete asynchronously in the kernel, without an io-wq thread);
-/// its completion means the pages are cached. On epoll: `POSIX_FADV_WILLNEED` starts readahead
-/// and the task polls `cachestat` every millisecond (bounded) until the range is resident.
-/// Failures are ignored: `sendfile` then reads the pages itself.
+/// On io_uring: one read of the whole range submitted to the ring, into a scratch buffer from a
+/// small per-worker pool. Buffered reads of ext4, xfs and btrfs complete asynchronously in the
+/// kernel (others go to the capped io-wq threads); the completion means every page is in.
+/// `POSIX_FADV_WILLNEED` is not used there: under a saturated disk queue it waits for request
+/// slots on the calling thread. On epoll (the fallback): `POSIX_FADV_WILLNEED`, then a 1 ms poll
+/// of [`resident`] (bounded). Failures are ignored: `sendfile` then reads the pages itself.
 pub async fn warm(file: &File, offset: u64, len: u64) {
     const POLL: Duration = Duration::from_millis(1);
     const MAX_WAIT: Duration = Duration::from_secs(5);
@@ -94,14 +114,21 @@ pub async fn warm(file: &File, offset: u64, len: u64) {
         let Ok(dup) = file.try_clone() else { return };
         let Ok(uring_file) = monoio::fs::File::from_std(dup) else { return };
         let Ok(len) = usize::try_from(len) else { return };
-        let (result, _buf) = uring_file.read_at(Vec::with_capacity(len), offset).await;
-        let _ = result;
+        let buf = SCRATCH.with(|p| p.borrow_mut().pop()).unwrap_or_default();
+        let mut buf = buf;
+        buf.clear();
+        buf.reserve(len);
+        let (_, buf) = uring_file.read_exact_at(buf, offset).await;
         let _ = uring_file.close().await;
+        SCRATCH.with(|p| {
+            let mut pool = p.borrow_mut();
+            if pool.len() < SCRATCH_MAX {
+                pool.push(buf);
+            }
+        });
         return;
     }
-    if sys::will_need(file.as_raw_fd(), offset, len).is_err() {
-        return;
-    }
+    let _ = sys::will_need(file.as_raw_fd(), offset, len);
     let until = monoio::time::Instant::now() + MAX_WAIT;
     while !resident(file, offset, len) && monoio::time::Instant::now() < until {
         monoio::time::sleep(POLL).await;
