@@ -57,6 +57,11 @@ impl Strategy {
 /// call; larger ones use `sendfile`. See docs/benchmarks.md for the measurements behind it.
 pub const INLINE_MAX: u64 = 16 * 1024;
 
+/// Responses moving at least this many bytes by a bulk mechanism are sent corked; below it the
+/// two extra `setsockopt` calls cost more than they save (the head already goes with
+/// `MSG_MORE`).
+pub const CORK_MIN: u64 = 256 * 1024;
+
 /// The mechanism for one file range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -191,6 +196,18 @@ pub async fn send(
         queue.flush(socket, None, false).await?;
         return Ok(0);
     }
+    // Bulk mechanisms run corked (as nginx's `tcp_nopush`): TCP then sends only full segments
+    // instead of pushing a partial one at the end of every call, which costs measurably more
+    // CPU per byte on a fast link. Uncorked when the response is out (or abandoned).
+    let bulk: u64 = body
+        .segments
+        .iter()
+        .map(|s| match s {
+            Segment::File { len, .. } if choose(strategy, *len) != Mechanism::Copy => *len,
+            _ => 0,
+        })
+        .sum();
+    let _cork = (bulk >= CORK_MIN).then(|| Cork::set(socket));
     let mut sent = 0u64;
     for segment in &body.segments {
         match segment {
@@ -224,6 +241,23 @@ pub async fn send(
         queue.flush(socket, None, false).await?;
     }
     Ok(sent)
+}
+
+/// `TCP_CORK` for the life of one response.
+struct Cork<'a>(&'a Socket);
+
+impl<'a> Cork<'a> {
+    fn set(socket: &'a Socket) -> Self {
+        let _ = crate::sys::set_cork(socket.fd(), true);
+        Cork(socket)
+    }
+}
+
+impl Drop for Cork<'_> {
+    fn drop(&mut self) {
+        // Clearing the cork sends whatever is still queued.
+        let _ = crate::sys::set_cork(self.0.fd(), false);
+    }
 }
 
 #[cfg(test)]

@@ -23,5 +23,5 @@ pub use open::{open_beneath, stat_at};
 pub use pipe::Pipe;
 pub use signal::{block_shutdown_signals, wait_shutdown_signal};
 pub use socket::{
-    recv, send, send_vectored, sendfile, set_nonblocking, shutdown_read, shutdown_write,
+    recv, send, send_vectored, sendfile, set_cork, set_nonblocking, shutdown_read, shutdown_write,
 };

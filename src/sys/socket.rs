@@ -104,3 +104,24 @@ pub fn send_vectored(fd: RawFd, bufs: &[std::io::IoSlice<'_>], more: bool) -> io
     let rc = unsafe { libc::sendmsg(fd, &msg, flags) };
     check(rc)
 }
+
+/// Sets or clears `TCP_CORK`: while set, TCP sends only full segments (the head and the body
+/// leave together; a bulk transfer is not cut into partial segments at each call's end).
+/// Clearing it sends what is queued.
+pub fn set_cork(fd: RawFd, on: bool) -> io::Result<()> {
+    let v: libc::c_int = on.into();
+    // SAFETY: setsockopt reads one int we own for the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_CORK,
+            (&v as *const libc::c_int).cast(),
+            libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>()).expect("int fits"),
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
