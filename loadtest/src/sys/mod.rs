@@ -4,7 +4,7 @@
 //! kernel contract it relies on. Errors come back as `io::Error` from `errno`.
 //!
 //! - [`monotonic_ns`]: `CLOCK_MONOTONIC`, the clock every schedule is drawn on
-//!   (the same clock `timerfd` and `std::time::Instant` use on Linux).
+//!   (the same clock io_uring absolute timeouts and `std::time::Instant` use on Linux).
 //! - [`pin_current_thread`]: `sched_setaffinity(2)` for one-thread-per-CPU.
 //! - [`uring`]: socket send/receive operations and absolute-time waits on the
 //!   thread's io_uring, including receives with `MSG_TRUNC` that drop bytes
