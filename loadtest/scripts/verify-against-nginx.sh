@@ -102,6 +102,19 @@ print(f"  oha:           achieved {o['summary']['requestsPerSec']:.1f} req/s, p5
 PY
 done
 
+echo "== 1b. the same percentiles without pacing: closed loop, one connection, 1 KiB, ${SECS}s"
+for r in $(seq "$ROUNDS"); do
+    taskset -c "$CLIENT_CPU" "$BIN" -q -c 1 -d "${SECS}s" --json "$OUT/one-$r.json" "$URL_1K" > /dev/null
+    taskset -c "$CLIENT_CPU" oha --no-tui -z "${SECS}s" -c 1 --output-format json "$URL_1K" > "$OUT/oha-one-$r.json"
+    python3 - "$OUT/one-$r.json" "$OUT/oha-one-$r.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1])); o = json.load(open(sys.argv[2]))
+op = o["latencyPercentiles"]
+print(f"  ringcast-load: {r['rate_achieved']:.0f} req/s, p50 {r['latency_us']['p50']} us, p99 {r['latency_us']['p99']} us | "
+      f"oha: {o['summary']['requestsPerSec']:.0f} req/s, p50 {op['p50']*1e6:.0f} us, p99 {op['p99']*1e6:.0f} us")
+PY
+done
+
 echo "== 2. client CPU per request, closed loop, 64 connections, 1 KiB, ${SECS}s"
 for r in $(seq "$ROUNDS"); do
     w=$(cpu_run wrk -t1 -c64 -d"${SECS}s" "$URL_1K")
