@@ -31,11 +31,27 @@ pub enum Wait {
 }
 
 /// The deadlines of one worker's waiting connections.
-#[derive(Debug, Default)]
+///
+/// Entries are kept small because every idle connection has one: a deadline is milliseconds
+/// since the worker started (`u64`), a token is a `u32` (it wraps only after four billion
+/// waits, long after any deadline it could be confused with has fired).
+#[derive(Debug)]
 pub struct Deadlines {
-    next_token: Cell<u64>,
-    armed: RefCell<HashMap<RawFd, (u64, Wait)>>,
-    heap: RefCell<BinaryHeap<Reverse<(Instant, u64, RawFd)>>>,
+    epoch: Instant,
+    next_token: Cell<u32>,
+    armed: RefCell<HashMap<RawFd, (u32, Wait)>>,
+    heap: RefCell<BinaryHeap<Reverse<(u64, u32, RawFd)>>>,
+}
+
+impl Default for Deadlines {
+    fn default() -> Self {
+        Self {
+            epoch: Instant::now(),
+            next_token: Cell::new(0),
+            armed: RefCell::default(),
+            heap: RefCell::default(),
+        }
+    }
 }
 
 /// An armed deadline; disarmed when dropped.
@@ -43,7 +59,7 @@ pub struct Deadlines {
 pub struct Armed<'a> {
     deadlines: &'a Deadlines,
     fd: RawFd,
-    token: u64,
+    token: u32,
 }
 
 impl Drop for Armed<'_> {
@@ -59,14 +75,19 @@ impl Deadlines {
     /// Arms a deadline for `fd`, which is about to wait for readability.
     pub fn arm(&self, fd: RawFd, wait: Wait, at: Instant) -> Armed<'_> {
         let token = self.next_token.get();
-        self.next_token.set(token + 1);
+        self.next_token.set(token.wrapping_add(1));
         self.armed.borrow_mut().insert(fd, (token, wait));
-        self.heap.borrow_mut().push(Reverse((at, token, fd)));
+        self.heap.borrow_mut().push(Reverse((self.millis(at), token, fd)));
         Armed { deadlines: self, fd, token }
+    }
+
+    fn millis(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
 
     /// Fires every deadline at or before `now`; returns how many fired.
     pub fn sweep(&self, now: Instant) -> usize {
+        let now = self.millis(now);
         let mut heap = self.heap.borrow_mut();
         let mut armed = self.armed.borrow_mut();
         let mut fired = 0;
