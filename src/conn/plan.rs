@@ -21,7 +21,7 @@ use crate::http::encoding::{self, Coding};
 use crate::http::multipart::{self, Piece};
 use crate::http::range::{self, RangeDecision};
 use crate::http::request::{Method, Request};
-use crate::http::response::{HeadWriter, Status, ALLOW};
+use crate::http::response::{push_field, HeadWriter, Status, ALLOW};
 
 /// What to send for one request.
 #[derive(Debug)]
@@ -299,13 +299,6 @@ fn write_cors(ctx: &Context, req: &Request, out: &mut Vec<u8>) {
     if let Some(cors) = &ctx.config.cors {
         cors.write_headers(req.fields.origin.as_deref(), out);
     }
-}
-
-fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }
 
 /// The body for `segments` of a cached file: slices of its cached content when it has some and

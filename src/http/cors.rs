@@ -14,6 +14,8 @@
 //! use [`Cors::varies_by_origin`] to write one combined line.
 #![forbid(unsafe_code)]
 
+use crate::http::response::push_field;
+
 /// Response fields a cross-origin player script may read beyond the safelisted ones: media
 /// players need the length, the range of a partial answer, whether ranges are supported and
 /// the validator.
@@ -108,11 +110,11 @@ impl Cors {
     /// one origin is configured.
     pub fn write_headers(&self, request_origin: Option<&[u8]>, out: &mut Vec<u8>) {
         if let Some(origin) = self.allow_origin(request_origin) {
-            line(out, "Access-Control-Allow-Origin", origin);
-            line(out, "Access-Control-Expose-Headers", EXPOSE_HEADERS);
+            push_field(out, "Access-Control-Allow-Origin", origin);
+            push_field(out, "Access-Control-Expose-Headers", EXPOSE_HEADERS);
         }
         if self.varies_by_origin() {
-            line(out, "Vary", "Origin");
+            push_field(out, "Vary", "Origin");
         }
     }
 
@@ -127,13 +129,13 @@ impl Cors {
     /// `Access-Control-Allow-Origin`, fails the preflight.
     pub fn write_preflight_headers(&self, request_origin: Option<&[u8]>, out: &mut Vec<u8>) {
         if let Some(origin) = self.allow_origin(request_origin) {
-            line(out, "Access-Control-Allow-Origin", origin);
-            line(out, "Access-Control-Allow-Methods", ALLOW_METHODS);
-            line(out, "Access-Control-Allow-Headers", ALLOW_HEADERS);
-            line(out, "Access-Control-Max-Age", &PREFLIGHT_MAX_AGE_SECS.to_string());
+            push_field(out, "Access-Control-Allow-Origin", origin);
+            push_field(out, "Access-Control-Allow-Methods", ALLOW_METHODS);
+            push_field(out, "Access-Control-Allow-Headers", ALLOW_HEADERS);
+            push_field(out, "Access-Control-Max-Age", &PREFLIGHT_MAX_AGE_SECS.to_string());
         }
         if self.varies_by_origin() {
-            line(out, "Vary", "Origin");
+            push_field(out, "Vary", "Origin");
         }
     }
 }
@@ -144,13 +146,6 @@ fn valid_port(port: Option<&str>) -> bool {
         None => true,
         Some(p) => p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok(),
     }
-}
-
-fn line(out: &mut Vec<u8>, name: &str, value: &str) {
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b": ");
-    out.extend_from_slice(value.as_bytes());
-    out.extend_from_slice(b"\r\n");
 }
 
 /// RFC 9110 §5.6.3: OWS is spaces and horizontal tabs.

@@ -125,6 +125,16 @@ pub const ALLOW: &str = "GET, HEAD, OPTIONS";
 /// The `Server` field value.
 pub const SERVER: &str = concat!("ringcast/", env!("CARGO_PKG_VERSION"));
 
+/// Appends one `Name: value` line (CRLF included) to `out`. Values come from ringcast itself,
+/// never verbatim from a request.
+pub fn push_field(out: &mut Vec<u8>, name: &str, value: &str) {
+    debug_assert!(!value.contains(['\r', '\n']), "field value with CR/LF");
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 /// Writes one response head.
 #[derive(Debug)]
 pub struct HeadWriter {
@@ -146,11 +156,7 @@ impl HeadWriter {
 
     /// Adds a field. Values come from ringcast itself, never verbatim from a request.
     pub fn field(&mut self, name: &str, value: &str) -> &mut Self {
-        debug_assert!(!value.contains(['\r', '\n']), "field value with CR/LF");
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.extend_from_slice(b": ");
-        self.buf.extend_from_slice(value.as_bytes());
-        self.buf.extend_from_slice(b"\r\n");
+        push_field(&mut self.buf, name, value);
         self
     }
 
