@@ -53,6 +53,63 @@ fn hls_viewers_pace_segments_and_flag_late_ones() {
     assert!(paths.iter().all(|p| p.starts_with("/live/")), "{paths:?}");
 }
 
+/// A server for two variants of four 1 s segments (a 4 s session), recording every path.
+fn vod_server() -> (Server, Arc<Mutex<Vec<String>>>) {
+    let paths = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = paths.clone();
+    let server = Server::start(move |_, head| {
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        seen.lock().unwrap().push(path.clone());
+        match path.as_str() {
+            "/vod/master.m3u8" => playlist(
+                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv0/index.m3u8\n\
+                 #EXT-X-STREAM-INF:BANDWIDTH=200000\nv1/index.m3u8\n",
+            ),
+            "/vod/v0/index.m3u8" | "/vod/v1/index.m3u8" => playlist(
+                "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\ns0.ts\n#EXTINF:1.0,\ns1.ts\n\
+                 #EXTINF:1.0,\ns2.ts\n#EXTINF:1.0,\ns3.ts\n#EXT-X-ENDLIST\n",
+            ),
+            p if p.ends_with(".ts") => Reply::ok(&[7u8; 1024]),
+            _ => Reply::raw_then_close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        }
+    });
+    (server, paths)
+}
+
+#[test]
+fn hls_viewers_stop_at_the_end_of_a_run_shorter_than_a_session() {
+    let (server, paths) = vod_server();
+    // Segment 2 is due at about 1 s, segment 3 at about 2 s: past the 1.5 s end, so each
+    // viewer's one session is cut there and no viewer may start another.
+    let doc =
+        load_json(&["--hls", &server.url("/vod/master.m3u8"), "--viewers", "2", "-d", "1500ms"]);
+    let hls = &doc["hls"];
+    assert_eq!(hls["sessions"].as_u64(), Some(2), "{doc}");
+    assert_eq!(u(&doc, "errors"), 0, "{doc}");
+    let paths = paths.lock().unwrap();
+    let count = |path: &str| paths.iter().filter(|p| *p == path).count();
+    assert_eq!(count("/vod/master.m3u8"), 2, "{paths:?}");
+    for variant in ["v0", "v1"] {
+        assert_eq!(count(&format!("/vod/{variant}/index.m3u8")), 1, "{paths:?}");
+        assert_eq!(count(&format!("/vod/{variant}/s0.ts")), 1, "{paths:?}");
+        assert_eq!(count(&format!("/vod/{variant}/s3.ts")), 0, "{paths:?}");
+    }
+    assert_eq!(u(&doc, "requests"), paths.len() as u64, "{doc}");
+}
+
+#[test]
+fn hls_viewers_send_exactly_their_request_share() {
+    let (server, paths) = vod_server();
+    // Six requests per session: the shares of 4 and 3 end mid-session, and viewers whose
+    // share ends there start no other.
+    let doc =
+        load_json(&["--hls", &server.url("/vod/master.m3u8"), "--viewers", "2", "--requests", "7"]);
+    assert_eq!(u(&doc, "requests"), 7, "{doc}");
+    assert_eq!(server.requests(), 7);
+    assert_eq!(doc["hls"]["sessions"].as_u64(), Some(2), "{doc}");
+    assert_eq!(paths.lock().unwrap().iter().filter(|p| p.ends_with("master.m3u8")).count(), 2);
+}
+
 #[test]
 fn ranges_are_aligned_and_inside_the_file() {
     const LEN: u64 = 10_000;

@@ -12,6 +12,11 @@
 //! it). Only the playlist's own origin is ever contacted: a URI pointing
 //! elsewhere is a `parse` error and ends the session. A failed fetch ends the
 //! session too, and the viewer retries after [`RETRY_NS`].
+//!
+//! The end of the run (or of the viewer's `--requests` share) ends the viewer,
+//! not just its session: no fetch is started once the clock or the fetch's
+//! scheduled time has reached the end, so no session, playlist or segment is
+//! begun after it. A fetch already in flight finishes, bounded by `--timeout`.
 
 use std::rc::Rc;
 
@@ -29,6 +34,15 @@ use crate::url::Url;
 /// Pause before a new session after a failed fetch.
 pub const RETRY_NS: u64 = 1_000_000_000;
 
+/// Why a session stopped before its playlist was played through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The run is over (its end, or this viewer's `--requests` share): the viewer stops.
+    RunOver,
+    /// A fetch failed or a playlist was unusable (already recorded): the viewer retries.
+    Failed,
+}
+
 struct Viewer {
     ctx: Rc<ThreadCtx>,
     conn: Conn,
@@ -42,17 +56,26 @@ impl Viewer {
         self.ctx.past_end(at_ns) || self.budget == Some(0)
     }
 
-    /// Fetches `url` as intended at `intended_ns`; records it; `None` on any failure.
+    /// `Err(RunOver)` if a fetch scheduled at `intended_ns` may not start: the run is over
+    /// by then or already now.
+    fn may_start(&self, intended_ns: u64) -> Result<(), Stop> {
+        if self.exhausted(intended_ns.max(monotonic_ns())) {
+            Err(Stop::RunOver)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Fetches `url` as intended at `intended_ns` and records it, unless the run is over.
     async fn get(
         &mut self,
         url: &Url,
         intended_ns: u64,
         mode: BodyMode,
-    ) -> Option<(Response, u64)> {
-        match self.budget.as_mut() {
-            Some(0) => return None,
-            Some(b) => *b -= 1,
-            None => {}
+    ) -> Result<(Response, u64), Stop> {
+        self.may_start(intended_ns)?;
+        if let Some(b) = self.budget.as_mut() {
+            *b -= 1;
         }
         let _ = self.timer.sleep_until(intended_ns).await;
         let cfg = self.ctx.cfg.clone();
@@ -73,36 +96,33 @@ impl Viewer {
         match outcome {
             Ok(r) => {
                 self.ctx.record(intended_ns, sent, done, Ok(r.bytes));
-                Some((r, done))
+                Ok((r, done))
             }
             Err(e) => {
                 self.ctx.record(intended_ns, sent, done, Err(e));
-                None
+                Err(Stop::Failed)
             }
         }
     }
 
-    /// Fetches and parses a playlist.
-    async fn playlist(&mut self, url: &Url) -> Option<Playlist> {
+    /// Fetches (as intended at `intended_ns`) and parses a playlist.
+    async fn playlist(&mut self, url: &Url, intended_ns: u64) -> Result<Playlist, Stop> {
         let keep = BodyMode { keep: true, ..BodyMode::default() };
-        let (resp, done) = self.get(url, monotonic_ns(), keep).await?;
+        let (resp, done) = self.get(url, intended_ns, keep).await?;
         let text = String::from_utf8_lossy(resp.body.as_deref().unwrap_or_default()).into_owned();
-        match playlist::parse(&text) {
-            Ok(p) => Some(p),
-            Err(_) => {
-                self.parse_error(done);
-                None
-            }
-        }
+        playlist::parse(&text).map_err(|_| {
+            self.parse_error(done);
+            Stop::Failed
+        })
     }
 
     /// Resolves a playlist URI, refusing other origins.
-    fn resolve(&self, base: &Url, uri: &str) -> Option<Url> {
+    fn resolve(&self, base: &Url, uri: &str) -> Result<Url, Stop> {
         match base.join(uri) {
-            Ok(u) if u.same_origin(base) => Some(u),
+            Ok(u) if u.same_origin(base) => Ok(u),
             _ => {
                 self.parse_error(monotonic_ns());
-                None
+                Err(Stop::Failed)
             }
         }
     }
@@ -111,29 +131,25 @@ impl Viewer {
         self.ctx.record(now, now, now, Err((ErrorKind::Parse, 0)));
     }
 
-    /// One session; `false` if it failed.
-    async fn session(&mut self, index: usize, master: &Url) -> bool {
+    /// One session: `Ok` once its playlist has been played through.
+    ///
+    /// It counts as a session once its first playlist fetch has started.
+    async fn session(&mut self, index: usize, master: &Url) -> Result<(), Stop> {
         let start = monotonic_ns();
-        let recording = start >= self.ctx.record_from_ns;
-        if recording {
+        let first = self.playlist(master, start).await;
+        if !matches!(first, Err(Stop::RunOver)) && start >= self.ctx.record_from_ns {
             self.ctx.stats.borrow_mut().hls.sessions += 1;
         }
-        let Some(first) = self.playlist(master).await else {
-            return false;
-        };
-        let (media_url, media) = match first {
+        let (media_url, media) = match first? {
             Playlist::Media(m) => (master.clone(), m),
             Playlist::Master(variants) => {
-                let Some(url) = self.resolve(master, &variants[index % variants.len()].uri) else {
-                    return false;
-                };
-                match self.playlist(&url).await {
-                    Some(Playlist::Media(m)) => (url, m),
-                    Some(Playlist::Master(_)) => {
+                let url = self.resolve(master, &variants[index % variants.len()].uri)?;
+                match self.playlist(&url, monotonic_ns()).await? {
+                    Playlist::Media(m) => (url, m),
+                    Playlist::Master(_) => {
                         self.parse_error(monotonic_ns());
-                        return false;
+                        return Err(Stop::Failed);
                     }
-                    None => return false,
                 }
             }
         };
@@ -141,15 +157,10 @@ impl Viewer {
         let mut player = Player::new(start);
         for segment in &media.segments {
             let at = player.next_request_ns();
-            if self.exhausted(at) {
-                return true;
-            }
-            let Some(url) = self.resolve(&media_url, &segment.uri) else {
-                return false;
-            };
-            let Some((_, done)) = self.get(&url, at, mode).await else {
-                return false;
-            };
+            // Checked before resolving, so a bad URI past the end records no error either.
+            self.may_start(at)?;
+            let url = self.resolve(&media_url, &segment.uri)?;
+            let (_, done) = self.get(&url, at, mode).await?;
             let outcome = player.segment_downloaded(done, segment.duration_ns);
             if at >= self.ctx.record_from_ns {
                 let mut stats = self.ctx.stats.borrow_mut();
@@ -166,7 +177,7 @@ impl Viewer {
                 }
             }
         }
-        true
+        Ok(())
     }
 }
 
@@ -186,13 +197,17 @@ pub async fn run_viewer(ctx: Rc<ThreadCtx>, index: usize) {
     let budget =
         ctx.cfg.requests.map(|n| request_share(n, ctx.cfg.connections as u64, index as u64));
     let mut viewer = Viewer { conn: Conn::new(ctx.clone()), ctx, timer, budget };
-    while !viewer.exhausted(monotonic_ns()) {
-        if !viewer.session(index, &hls.url).await {
-            let retry_at = monotonic_ns() + RETRY_NS;
-            if viewer.exhausted(retry_at) {
-                break;
+    loop {
+        match viewer.session(index, &hls.url).await {
+            Ok(()) => {}
+            Err(Stop::RunOver) => break,
+            Err(Stop::Failed) => {
+                let retry_at = monotonic_ns() + RETRY_NS;
+                if viewer.exhausted(retry_at) {
+                    break;
+                }
+                let _ = viewer.timer.sleep_until(retry_at).await;
             }
-            let _ = viewer.timer.sleep_until(retry_at).await;
         }
     }
 }
