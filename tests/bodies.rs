@@ -210,15 +210,25 @@ fn cold_files_are_served_exactly() {
     let path = fx.file("cold.bin", &data);
     for driver in DRIVERS {
         for strategy in ["auto", "sendfile"] {
-            let f = std::fs::File::open(&path).unwrap();
-            f.sync_all().unwrap();
-            // SAFETY: posix_fadvise takes plain integers; DONTNEED drops the file's clean pages
-            // from the page cache, so the server reads it cold.
-            let rc = unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
-            assert_eq!(rc, 0);
+            let evict = || {
+                let f = std::fs::File::open(&path).unwrap();
+                f.sync_all().unwrap();
+                // SAFETY: posix_fadvise takes plain integers; DONTNEED drops the file's clean
+                // pages from the page cache, so the server reads it cold.
+                let rc =
+                    unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+                assert_eq!(rc, 0);
+            };
+            evict();
             let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
             let r = srv.get("/cold.bin", &[]);
             assert_eq!(sha256(&r.body), sha256(&data), "{driver}/{strategy}");
+            // A cold range starting and ending off every chunk boundary.
+            evict();
+            let (a, b) = (1_234_567, 9_876_543);
+            let r = srv.get("/cold.bin", &[("Range", &format!("bytes={a}-{b}"))]);
+            assert_eq!(r.status, 206, "{driver}/{strategy}");
+            assert_eq!(sha256(&r.body), sha256(&data[a..=b]), "{driver}/{strategy} range");
         }
     }
 }

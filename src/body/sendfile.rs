@@ -17,11 +17,16 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
+use monoio::buf::IoBufMut;
+
 use crate::socket::{yield_now, SendError, Socket};
 use crate::sys;
 
 /// Most bytes moved by one `sendfile` call.
 pub const MAX_PER_CALL: u64 = 2 * 1024 * 1024;
+
+/// Bytes read and sent per step once a range turned out to be cold.
+pub const COLD_STEP: u64 = 256 * 1024;
 
 /// Scratch buffers kept per worker for warming cold ranges.
 const SCRATCH_MAX: usize = 4;
@@ -44,16 +49,41 @@ pub async fn send_range(
     let mut pos = offset;
     let mut checked_to = offset;
     let mut since_yield = 0u64;
+    // Once one chunk of the range was cold, every later chunk is brought in by `warm` before it
+    // is sent: readahead started by the reads so far has added pages it has not filled yet,
+    // which `resident` cannot tell from filled ones in the middle of a chunk, and `sendfile`
+    // would wait for them on the worker thread. Cold chunks are smaller ([`COLD_STEP`]) so that
+    // no single copy or send keeps the worker from its other connections for long, and the
+    // next one is read by its own task while the current one is sent.
+    let mut cold = false;
+    let mut ahead: Option<(u64, u64, monoio::task::JoinHandle<()>)> = None;
     while pos < end {
-        let count = (end - pos).min(MAX_PER_CALL);
         if pos >= checked_to {
-            if !resident(file, pos, count) {
-                // Boxed: the cold path's state (a read op, a timer) stays out of the hot future.
-                Box::pin(warm(file, pos, count)).await;
+            let probe = (end - pos).min(MAX_PER_CALL);
+            if cold || !resident(file, pos, probe) {
+                cold = true;
+                let count = (end - pos).min(COLD_STEP);
+                match ahead.take() {
+                    Some((at, n, read)) if at == pos && n == count => read.await,
+                    // Boxed: the cold path's state (a read op, a timer) stays out of the hot future.
+                    _ => Box::pin(warm(file, pos, count)).await,
+                }
+                let next = pos + count;
+                if next < end {
+                    let n = (end - next).min(COLD_STEP);
+                    if let Ok(dup) = file.try_clone() {
+                        let read = monoio::spawn(async move { warm(&dup, next, n).await });
+                        ahead = Some((next, n, read));
+                    }
+                }
+                checked_to = next;
+            } else {
+                checked_to = pos + probe;
             }
-            checked_to = pos + count;
         }
-        let count = usize::try_from(count).expect("capped count fits");
+        let step = if cold { COLD_STEP } else { MAX_PER_CALL };
+        // Never past the bytes just checked or warmed.
+        let count = usize::try_from(checked_to - pos).expect("at most one step");
         match sys::sendfile(socket.fd(), file.as_raw_fd(), &mut pos, count) {
             Ok(0) => return Err(SendError::Truncated),
             Ok(n) => {
@@ -62,7 +92,7 @@ pub async fn send_range(
                 // and without a yield the loop would keep the core (and the runtime's
                 // completion queue) to itself until the transfer ends.
                 since_yield += n as u64;
-                if since_yield >= MAX_PER_CALL && pos < end {
+                if since_yield >= step && pos < end {
                     since_yield = 0;
                     yield_now().await;
                 }
@@ -99,38 +129,57 @@ pub fn resident(file: &File, offset: u64, len: u64) -> bool {
     sys::readable_now(fd, offset + len - 1).unwrap_or(true)
 }
 
-/// Brings a range into the page cache without blocking the worker thread.
+/// Brings a range into the page cache without blocking the worker thread; when it returns, every
+/// page of the range has been read (or reading it failed, and `sendfile` will report that).
 ///
 /// On io_uring: one read of the whole range submitted to the ring, into a scratch buffer from a
 /// small per-worker pool. Buffered reads of ext4, xfs and btrfs complete asynchronously in the
 /// kernel (others go to the capped io-wq threads); the completion means every page is in.
 /// `POSIX_FADV_WILLNEED` is not used there: under a saturated disk queue it waits for request
-/// slots on the calling thread. On epoll (the fallback): `POSIX_FADV_WILLNEED`, then a 1 ms poll
-/// of [`resident`] (bounded). Failures are ignored: `sendfile` then reads the pages itself.
+/// slots on the calling thread. On epoll (the fallback): `POSIX_FADV_WILLNEED`, then
+/// `RWF_NOWAIT` reads of the range into the scratch buffer, which stop at the first page not yet
+/// filled, retried every 1 ms (bounded). Failures are ignored: `sendfile` then reads the pages
+/// itself.
 pub async fn warm(file: &File, offset: u64, len: u64) {
     const POLL: Duration = Duration::from_millis(1);
     const MAX_WAIT: Duration = Duration::from_secs(5);
+    let Ok(len) = usize::try_from(len) else { return };
+    let mut buf = SCRATCH.with(|p| p.borrow_mut().pop()).unwrap_or_default();
     if !monoio::utils::is_legacy() {
-        let Ok(dup) = file.try_clone() else { return };
-        let Ok(uring_file) = monoio::fs::File::from_std(dup) else { return };
-        let Ok(len) = usize::try_from(len) else { return };
-        let buf = SCRATCH.with(|p| p.borrow_mut().pop()).unwrap_or_default();
-        let mut buf = buf;
         buf.clear();
         buf.reserve(len);
-        let (_, buf) = uring_file.read_exact_at(buf, offset).await;
+        let Ok(dup) = file.try_clone() else { return };
+        let Ok(uring_file) = monoio::fs::File::from_std(dup) else { return };
+        // Exactly `len` bytes: a pooled buffer may have room for more.
+        let (_, back) = uring_file.read_exact_at(buf.slice_mut(0..len), offset).await;
+        buf = back.into_inner();
         let _ = uring_file.close().await;
-        SCRATCH.with(|p| {
-            let mut pool = p.borrow_mut();
-            if pool.len() < SCRATCH_MAX {
-                pool.push(buf);
+    } else {
+        let fd = file.as_raw_fd();
+        let _ = sys::will_need(fd, offset, len as u64);
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let until = monoio::time::Instant::now() + MAX_WAIT;
+        let mut done = 0;
+        while done < len {
+            match sys::read_nowait(fd, offset + done as u64, &mut buf[done..len]) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if monoio::time::Instant::now() >= until {
+                        break;
+                    }
+                    monoio::time::sleep(POLL).await;
+                }
+                Err(_) => break,
             }
-        });
-        return;
+        }
     }
-    let _ = sys::will_need(file.as_raw_fd(), offset, len);
-    let until = monoio::time::Instant::now() + MAX_WAIT;
-    while !resident(file, offset, len) && monoio::time::Instant::now() < until {
-        monoio::time::sleep(POLL).await;
-    }
+    SCRATCH.with(|p| {
+        let mut pool = p.borrow_mut();
+        if pool.len() < SCRATCH_MAX {
+            pool.push(buf);
+        }
+    });
 }

@@ -84,3 +84,16 @@ pub fn readable_now(fd: RawFd, offset: u64) -> io::Result<bool> {
     }
     Err(err)
 }
+
+/// Reads into `buf` from `offset` only what is in the page cache and filled now: a
+/// `preadv2(RWF_NOWAIT)` (Linux 4.14) that returns a short count at the first page still missing
+/// or being read, and `EAGAIN` (`WouldBlock`) when that is the first one. `Ok(0)` at end of file.
+pub fn read_nowait(fd: RawFd, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
+    let off =
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: preadv2 writes at most `buf.len()` bytes into `buf` through the one iovec, both
+    // alive and exclusively borrowed for the call.
+    let rc = unsafe { libc::preadv2(fd, &iov, 1, off, libc::RWF_NOWAIT) };
+    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+}
