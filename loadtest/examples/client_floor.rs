@@ -1,0 +1,983 @@
+//! Client CPU floor: the least CPU per request that a closed-loop HTTP/1.1 client
+//! on a raw io_uring spends on this kernel, as the yardstick for wrk or any other
+//! load generator.
+//!
+//! ```text
+//! cargo run --release -p ringcast-load --example client_floor -- <conns> <secs> <link|multi> http://IP:PORT/path
+//! ```
+//!
+//! # What it measures, and why
+//!
+//! Each of `<conns>` keep-alive connections has exactly one `GET` in flight, as
+//! with `wrk -c <conns>`, for `<secs>` seconds; then the tool stops by itself.
+//! Nothing else happens per request: one thread, no async runtime, no timers, no
+//! allocation, and a parser that reads only the status code and `Content-Length`
+//! and counts body bytes. What is left is what every closed-loop client pays on
+//! this kernel:
+//!
+//! - sending the request. On loopback the segment is delivered from the softirq
+//!   that the send raises on the sending CPU, so the sender also runs the TCP
+//!   receive path into the server's socket. On a kernel without
+//!   `CONFIG_IRQ_TIME_ACCOUNTING` that softirq time is the sender's system time
+//!   (with it, it is charged to no process, and every client looks cheaper by
+//!   the same amount). The server pays the same for its responses;
+//! - receiving the response: copying it out of the socket, and the ACKs;
+//! - io_uring's own cost: `io_uring_enter`, entries and completions, poll arming
+//!   and task work.
+//!
+//! A load generator close to this figure spends little CPU of its own; the gap
+//! is its overhead (event loop, timers, parsing, statistics), which on a shared
+//! machine is CPU taken from the server under test.
+//!
+//! Modes:
+//! - `link`: a send linked (`IOSQE_IO_LINK`, Linux 5.3) to a receive with
+//!   `IORING_RECVSEND_POLL_FIRST` (Linux 5.19), both handed to the kernel in
+//!   the same submission. Latency (queueing the send to the last byte of the response)
+//!   is recorded for every request and printed as p50/p99/max.
+//! - `multi`: one multishot receive per connection (`IORING_RECV_MULTISHOT`,
+//!   Linux 6.0) into a registered provided-buffer ring (Linux 5.19); per request
+//!   only the send is submitted.
+//!
+//! # Comparing with wrk
+//!
+//! Pin the server to one CPU and each client in turn to another, the same one
+//! for both, with the same connections, duration and URL:
+//!
+//! ```text
+//! taskset -c 0 target/release/ringcast --listen 127.0.0.1:18960 target/bench/www &
+//! taskset -c 1 target/release/examples/client_floor 50 10 link http://127.0.0.1:18960/1k.bin
+//! /usr/bin/time -f '%U user %S sys' taskset -c 1 wrk -t1 -c50 -d10s http://127.0.0.1:18960/1k.bin
+//! ```
+//!
+//! Read a client's CPU from `getrusage`/`wait4` (what `/usr/bin/time` prints,
+//! and what this tool prints for itself) or from `utime + stime` in
+//! `/proc/PID/stat` just before it exits, and divide by its request count. Both
+//! are the kernel's own totals for every thread of the process; `top`, `ps` or
+//! `pidstat` percentages are samples over intervals that do not line up with the
+//! run.
+//!
+//! Only `http://` URLs with a literal IP address are accepted: the tool is meant
+//! for loopback or a directly attached peer, without name resolution. Every
+//! response must carry `Content-Length`; anything the parser does not expect
+//! (chunked or close-delimited bodies, bytes after a response) ends that
+//! connection and is counted as an error.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use hdrhistogram::Histogram;
+use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue, Submitter};
+use ringcast_load::url::Url;
+
+const USAGE: &str = "usage: client_floor <conns> <secs> <link|multi> http://IP:PORT/path";
+
+/// Most connections one run opens; bounds the rings and the receive buffers.
+const MAX_CONNS: usize = 10_000;
+/// Bytes one receive may deliver, in both modes.
+const RECV_BUF_LEN: u32 = 16 * 1024;
+const RECV_BUF_BYTES: usize = RECV_BUF_LEN as usize;
+/// Buffers in the provided-buffer ring (`multi`); a power of two, as the kernel requires.
+const PROVIDED_BUFS: u16 = 1024;
+/// Buffer group id of the provided-buffer ring.
+const BUF_GROUP: u16 = 0;
+/// Largest response head accepted.
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// `IORING_RECVSEND_POLL_FIRST` (`include/uapi/linux/io_uring.h`): arm the poll before trying.
+const RECVSEND_POLL_FIRST: u16 = 1;
+/// Byte offset of `ioprio` in `struct io_uring_sqe` (after `opcode: u8` and `flags: u8`).
+const SQE_IOPRIO_OFFSET: usize = 2;
+const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
+
+// user_data: connection index << 8 | operation.
+const OP_SEND: u64 = 1;
+const OP_RECV: u64 = 2;
+const OP_RECV_MULTI: u64 = 3;
+const DEADLINE_USER_DATA: u64 = u64::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Link,
+    Multi,
+}
+
+#[derive(Debug)]
+struct Args {
+    conns: usize,
+    duration: Duration,
+    mode: Mode,
+    url: Url,
+    addr: SocketAddr,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
+    let [conns, secs, mode, url] = args else {
+        return Err(USAGE.to_owned());
+    };
+    let conns = match conns.parse::<usize>() {
+        Ok(n) if (1..=MAX_CONNS).contains(&n) => n,
+        _ => return Err(format!("<conns> must be 1..={MAX_CONNS}, not {conns:?}\n{USAGE}")),
+    };
+    let secs = match secs.parse::<u64>() {
+        Ok(s) if s > 0 => s,
+        _ => {
+            return Err(format!(
+                "<secs> must be a whole number of seconds > 0, not {secs:?}\n{USAGE}"
+            ))
+        }
+    };
+    let mode = match mode.as_str() {
+        "link" => Mode::Link,
+        "multi" => Mode::Multi,
+        m => return Err(format!("mode must be link or multi, not {m:?}\n{USAGE}")),
+    };
+    let url = Url::parse(url).map_err(|e| e.to_string())?;
+    let ip: IpAddr = url
+        .host
+        .parse()
+        .map_err(|_| format!("{:?}: the host must be a literal IP address", url.host))?;
+    let addr = SocketAddr::new(ip, url.port);
+    Ok(Args { conns, duration: Duration::from_secs(secs), mode, url, addr })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Response parsing (no I/O). Deliberately smaller than ringcast_load::http::response: only what
+// framing a Content-Length response needs, since its cost is part of the floor being measured.
+
+/// Why a connection's response stream was rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum ResponseError {
+    /// Not `HTTP/1.x SP 3DIGIT ...` (RFC 9112 §4).
+    #[error("malformed status line")]
+    StatusLine,
+    /// Not a decimal number, or several values that disagree (RFC 9112 §6.3 item 5).
+    #[error("invalid Content-Length")]
+    ContentLength,
+    /// Chunked and close-delimited bodies are not supported.
+    #[error("response without Content-Length")]
+    NoContentLength,
+    /// The head exceeds [`MAX_HEAD_BYTES`].
+    #[error("response head larger than {MAX_HEAD_BYTES} bytes")]
+    HeadTooLarge,
+    /// Bytes beyond the response, though only one request was outstanding.
+    #[error("bytes after the end of the response")]
+    Leftover,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Progress {
+    NeedMore,
+    /// The response is complete; its status code.
+    Done(u16),
+}
+
+/// Frames one response at a time from the bytes of successive receives.
+#[derive(Debug, Default)]
+struct ResponseParser {
+    /// A head that spans receives, gathered here; empty on the usual path.
+    head: Vec<u8>,
+    in_body: bool,
+    status: u16,
+    body_left: u64,
+}
+
+impl ResponseParser {
+    fn feed(&mut self, data: &[u8]) -> Result<Progress, ResponseError> {
+        if self.in_body {
+            return self.body(data.len());
+        }
+        if self.head.is_empty() {
+            // Usual path: the whole head arrives in one receive and is parsed in place.
+            if let Some(end) = find_head_end(data, 0) {
+                let (status, len) = parse_head(&data[..end])?;
+                return self.start_body(status, len, data.len() - end);
+            }
+            return self.stash(data);
+        }
+        // The terminator may straddle the previous receive and this one.
+        let from = self.head.len().saturating_sub(3);
+        self.head.extend_from_slice(data);
+        match find_head_end(&self.head, from) {
+            None if self.head.len() > MAX_HEAD_BYTES => Err(ResponseError::HeadTooLarge),
+            None => Ok(Progress::NeedMore),
+            Some(end) => {
+                let (status, len) = parse_head(&self.head[..end])?;
+                let after = self.head.len() - end;
+                self.head.clear();
+                self.start_body(status, len, after)
+            }
+        }
+    }
+
+    #[cold]
+    fn stash(&mut self, data: &[u8]) -> Result<Progress, ResponseError> {
+        self.head.extend_from_slice(data);
+        if self.head.len() > MAX_HEAD_BYTES {
+            return Err(ResponseError::HeadTooLarge);
+        }
+        Ok(Progress::NeedMore)
+    }
+
+    fn start_body(&mut self, status: u16, len: u64, got: usize) -> Result<Progress, ResponseError> {
+        let got = got as u64;
+        match got.cmp(&len) {
+            std::cmp::Ordering::Greater => Err(ResponseError::Leftover),
+            std::cmp::Ordering::Equal => Ok(Progress::Done(status)),
+            std::cmp::Ordering::Less => {
+                self.in_body = true;
+                self.status = status;
+                self.body_left = len - got;
+                Ok(Progress::NeedMore)
+            }
+        }
+    }
+
+    fn body(&mut self, got: usize) -> Result<Progress, ResponseError> {
+        let got = got as u64;
+        if got > self.body_left {
+            return Err(ResponseError::Leftover);
+        }
+        self.body_left -= got;
+        if self.body_left > 0 {
+            return Ok(Progress::NeedMore);
+        }
+        self.in_body = false;
+        Ok(Progress::Done(self.status))
+    }
+}
+
+/// Index just past the first `CRLF CRLF` at or after `from`.
+fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(p) = buf.get(i..)?.iter().position(|&b| b == b'\r') {
+        let cr = i + p;
+        if buf[cr..].starts_with(b"\r\n\r\n") {
+            return Some(cr + 4);
+        }
+        i = cr + 1;
+    }
+    None
+}
+
+/// Status code and `Content-Length` of a complete head (ending in `CRLF CRLF`).
+fn parse_head(head: &[u8]) -> Result<(u16, u64), ResponseError> {
+    // RFC 9112 §4: HTTP-version SP 3DIGIT SP [reason].
+    let status_line_ok = head.len() >= 12
+        && head.starts_with(b"HTTP/1.")
+        && head[8] == b' '
+        && head[9..12].iter().all(u8::is_ascii_digit);
+    if !status_line_ok {
+        return Err(ResponseError::StatusLine);
+    }
+    let status = head[9..12].iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
+    let mut content_length = None;
+    // Skip the status line; every field line ends in LF (CR stripped below).
+    let mut lines = head.split(|&b| b == b'\n').skip(1);
+    for line in &mut lines {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            break;
+        }
+        const NAME: &[u8] = b"content-length:";
+        if line.len() >= NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME) {
+            let n =
+                parse_decimal(trim_ows(&line[NAME.len()..])).ok_or(ResponseError::ContentLength)?;
+            if content_length.is_some_and(|prev| prev != n) {
+                return Err(ResponseError::ContentLength);
+            }
+            content_length = Some(n);
+        }
+    }
+    content_length.map(|n| (status, n)).ok_or(ResponseError::NoContentLength)
+}
+
+fn trim_ows(mut v: &[u8]) -> &[u8] {
+    while let [b' ' | b'\t', rest @ ..] = v {
+        v = rest;
+    }
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+fn parse_decimal(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ring, its buffers and the closed loop.
+
+/// Builds the ring with the cheapest completion flags this kernel accepts, and names them.
+fn build_ring(sq_entries: u32, cq_entries: u32) -> io::Result<(IoUring, &'static str)> {
+    // Task work runs only when this thread waits (Linux 6.1), not on every interrupt.
+    if let Ok(ring) = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_cqsize(cq_entries)
+        .build(sq_entries)
+    {
+        return Ok((ring, "SINGLE_ISSUER|DEFER_TASKRUN"));
+    }
+    // Linux 6.0: no forced interruption for task work.
+    if let Ok(ring) = IoUring::builder()
+        .setup_single_issuer()
+        .setup_coop_taskrun()
+        .setup_cqsize(cq_entries)
+        .build(sq_entries)
+    {
+        return Ok((ring, "SINGLE_ISSUER|COOP_TASKRUN"));
+    }
+    let ring = IoUring::builder().setup_cqsize(cq_entries).build(sq_entries)?;
+    Ok((ring, "none"))
+}
+
+/// Sets `IORING_RECVSEND_POLL_FIRST` on a receive, which io-uring 0.6 cannot express for `Recv`.
+fn with_poll_first(mut sqe: squeue::Entry) -> squeue::Entry {
+    // SAFETY: `squeue::Entry` is `#[repr(C)]` around `struct io_uring_sqe`, the 64-byte kernel ABI
+    // (size asserted above) of plain integers and unions of integers, so it may be viewed as bytes
+    // and every byte pattern is a valid value. `ioprio` is the native-endian u16 at offset 2, which
+    // the kernel reads as IORING_RECVSEND_* flags for a receive.
+    let raw = unsafe { &mut *std::ptr::from_mut(&mut sqe).cast::<[u8; 64]>() };
+    raw[SQE_IOPRIO_OFFSET..SQE_IOPRIO_OFFSET + 2]
+        .copy_from_slice(&RECVSEND_POLL_FIRST.to_ne_bytes());
+    sqe
+}
+
+/// Queues `entry`, submitting what is queued first if the submission queue is full.
+fn push(
+    sq: &mut SubmissionQueue<'_>,
+    submitter: &Submitter<'_>,
+    entry: &squeue::Entry,
+) -> io::Result<()> {
+    loop {
+        // SAFETY: every entry of this program points only at memory that is leaked and so lives
+        // until the process exits (the request head, the receive buffers, the deadline's
+        // timespec), or at none (a multishot receive picks from the registered buffer ring).
+        // Nothing in the program reads or writes a receive buffer while a receive into it is queued.
+        if unsafe { sq.push(entry) }.is_ok() {
+            return Ok(());
+        }
+        sq.sync();
+        match submitter.submit() {
+            Err(e) if e.raw_os_error() != Some(libc::EINTR) => return Err(e),
+            _ => sq.sync(),
+        }
+    }
+}
+
+/// Page-aligned memory for the provided-buffer ring's entries (the kernel requires the alignment).
+#[derive(Clone)]
+#[repr(C, align(4096))]
+struct Page([u8; 4096]);
+
+/// The `multi` mode's receive buffers: `PROVIDED_BUFS` buffers of `RECV_BUF_BYTES`, handed to the
+/// kernel through a registered buffer ring (`IORING_REGISTER_PBUF_RING`).
+///
+/// Each buffer is in exactly one place: in the ring (between the kernel's head and our tail), or
+/// taken by the kernel for one completion and not yet put back.
+struct ProvidedBufs {
+    /// Entry 0 of the ring; leaked, page-aligned, `PROVIDED_BUFS` entries.
+    entries: *mut types::BufRingEntry,
+    /// All buffers back to back; leaked.
+    bufs: &'static mut [u8],
+    /// Our tail, published to the kernel by [`ProvidedBufs::publish`].
+    tail: u16,
+}
+
+impl ProvidedBufs {
+    fn register(submitter: &Submitter<'_>) -> io::Result<Self> {
+        let entry_bytes = usize::from(PROVIDED_BUFS) * std::mem::size_of::<types::BufRingEntry>();
+        let pages = vec![Page([0; 4096]); entry_bytes.div_ceil(4096)].leak();
+        let entries = pages.as_mut_ptr().cast::<types::BufRingEntry>();
+        // Filled, so every page is faulted in before the run rather than by the kernel during it.
+        let bufs = vec![0xa5u8; usize::from(PROVIDED_BUFS) * RECV_BUF_BYTES].leak();
+        // SAFETY: `entries` points at PROVIDED_BUFS zeroed, page-aligned ring entries that are
+        // leaked, so they stay valid until the ring is destroyed at exit (the contract of
+        // io_uring_register_buf_ring(3)).
+        unsafe { submitter.register_buf_ring(entries as u64, PROVIDED_BUFS, BUF_GROUP)? };
+        let mut this = Self { entries, bufs, tail: 0 };
+        for bid in 0..PROVIDED_BUFS {
+            this.put(bid);
+        }
+        this.publish();
+        Ok(this)
+    }
+
+    /// Appends buffer `bid` to the ring; the kernel sees it after the next [`Self::publish`].
+    fn put(&mut self, bid: u16) {
+        let slot = usize::from(self.tail & (PROVIDED_BUFS - 1));
+        let addr = self.bufs.as_mut_ptr() as u64 + u64::from(bid) * RECV_BUF_BYTES as u64;
+        // SAFETY: `slot` < PROVIDED_BUFS, inside the leaked ring. The kernel only reads entries
+        // between its head and our tail; as many entries as buffers exist and `bid` is out of the
+        // ring, so fewer than PROVIDED_BUFS are in it and the slot at our tail is not among them.
+        // The setters leave `resv` alone, which in entry 0 is the ring's tail.
+        let entry = unsafe { &mut *self.entries.add(slot) };
+        entry.set_addr(addr);
+        entry.set_len(RECV_BUF_LEN);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes every [`Self::put`] so far visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: `entries` is entry 0 of the ring, whose `resv` field is the ring's tail: a u16
+        // inside leaked memory, aligned for u16 and so for AtomicU16 (same size and alignment).
+        // Only this thread writes it; the kernel reads it with acquire ordering.
+        let tail =
+            unsafe { AtomicU16::from_ptr(types::BufRingEntry::tail(self.entries).cast_mut()) };
+        // Release: the entries written before are visible to the kernel once it sees the tail.
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    /// Bytes the kernel received into buffer `bid` for a completion reaped, not yet put back.
+    fn received(&self, bid: u16, len: usize) -> &[u8] {
+        let start = usize::from(bid) * RECV_BUF_BYTES;
+        &self.bufs[start..start + len.min(RECV_BUF_BYTES)]
+    }
+}
+
+/// One connection with one request in flight at a time.
+struct Conn {
+    /// Keeps the socket open for the whole run.
+    _socket: TcpStream,
+    send: squeue::Entry,
+    /// `link`: the receive linked to each send, polling first since the response cannot be
+    /// there yet. `multi`: the multishot receive armed at the start.
+    recv_first: squeue::Entry,
+    /// A further receive for the rest of a response (`link`), or the multishot receive (`multi`).
+    recv_more: squeue::Entry,
+    /// `link` mode's receive buffer; leaked.
+    buf: &'static mut [u8],
+    parser: ResponseParser,
+    sent_at: Instant,
+    dead: bool,
+}
+
+#[derive(Debug, Default)]
+struct Counts {
+    ok: u64,
+    other_status: u64,
+    errors: u64,
+    first_error: Option<String>,
+    iterations: u64,
+    recv_completions: u64,
+    rearms: u64,
+    enobufs: u64,
+}
+
+struct Client {
+    mode: Mode,
+    /// Bytes of the request head, the same on every connection.
+    request_len: usize,
+    conns: Vec<Conn>,
+    provided: Option<ProvidedBufs>,
+    /// Nanoseconds from queueing a request to its last response byte (`link`).
+    latency: Histogram<u64>,
+    counts: Counts,
+}
+
+enum Event {
+    Nothing,
+    Response(u16),
+    Failed(String),
+}
+
+impl Client {
+    /// Queues connection `i`'s next request (and, in `link` mode, its receive).
+    fn request(
+        &mut self,
+        i: usize,
+        sq: &mut SubmissionQueue<'_>,
+        sub: &Submitter<'_>,
+    ) -> io::Result<()> {
+        let conn = &self.conns[i];
+        push(sq, sub, &conn.send)?;
+        if self.mode == Mode::Link {
+            push(sq, sub, &conn.recv_first)?;
+        }
+        Ok(())
+    }
+
+    fn complete(
+        &mut self,
+        cqe: &cqueue::Entry,
+        sq: &mut SubmissionQueue<'_>,
+        sub: &Submitter<'_>,
+    ) -> io::Result<()> {
+        let user_data = cqe.user_data();
+        let i = usize::try_from(user_data >> 8).expect("user_data holds a connection index");
+        let res = cqe.result();
+        let flags = cqe.flags();
+        let conn = &mut self.conns[i];
+        let event = match user_data & 0xff {
+            OP_SEND if conn.dead => Event::Nothing,
+            OP_SEND => match usize::try_from(res) {
+                Ok(n) if n == self.request_len => Event::Nothing,
+                _ => Event::Failed(format!("send: {}", res_text(res))),
+            },
+            OP_RECV => {
+                self.counts.recv_completions += 1;
+                match usize::try_from(res) {
+                    _ if conn.dead => Event::Nothing,
+                    Ok(0) => Event::Failed("server closed the connection".to_owned()),
+                    Ok(n) => match conn.parser.feed(&conn.buf[..n]) {
+                        Ok(Progress::Done(status)) => Event::Response(status),
+                        Ok(Progress::NeedMore) => {
+                            push(sq, sub, &conn.recv_more)?;
+                            Event::Nothing
+                        }
+                        Err(e) => Event::Failed(e.to_string()),
+                    },
+                    Err(_) => Event::Failed(format!("recv: {}", res_text(res))),
+                }
+            }
+            OP_RECV_MULTI => {
+                self.counts.recv_completions += 1;
+                let provided = self.provided.as_mut().expect("multi mode has provided buffers");
+                let event = match usize::try_from(res) {
+                    Ok(0) if conn.dead => Event::Nothing,
+                    Ok(0) => Event::Failed("server closed the connection".to_owned()),
+                    Ok(n) => {
+                        let bid = cqueue::buffer_select(flags)
+                            .expect("a multishot receive names its buffer");
+                        let event = if conn.dead {
+                            Event::Nothing
+                        } else {
+                            match conn.parser.feed(provided.received(bid, n)) {
+                                Ok(Progress::Done(status)) => Event::Response(status),
+                                Ok(Progress::NeedMore) => Event::Nothing,
+                                Err(e) => Event::Failed(e.to_string()),
+                            }
+                        };
+                        provided.put(bid);
+                        event
+                    }
+                    // Every provided buffer was in use: the multishot receive ended; arm it again.
+                    Err(_) if res == -libc::ENOBUFS => {
+                        self.counts.enobufs += 1;
+                        Event::Nothing
+                    }
+                    Err(_) if !conn.dead => Event::Failed(format!("recv: {}", res_text(res))),
+                    Err(_) => Event::Nothing,
+                };
+                if !cqueue::more(flags) && !conn.dead && !matches!(event, Event::Failed(_)) {
+                    self.counts.rearms += 1;
+                    push(sq, sub, &conn.recv_more)?;
+                }
+                event
+            }
+            op => unreachable!("unknown operation {op}"),
+        };
+        match event {
+            Event::Nothing => {}
+            Event::Failed(why) => {
+                self.counts.errors += 1;
+                conn.dead = true;
+                self.counts.first_error.get_or_insert_with(|| format!("connection {i}: {why}"));
+            }
+            Event::Response(status) => {
+                if status == 200 {
+                    self.counts.ok += 1;
+                } else {
+                    self.counts.other_status += 1;
+                }
+                if self.mode == Mode::Link {
+                    let now = Instant::now();
+                    let nanos = u64::try_from((now - conn.sent_at).as_nanos()).unwrap_or(u64::MAX);
+                    self.latency.saturating_record(nanos);
+                    conn.sent_at = now;
+                }
+                self.request(i, sq, sub)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn res_text(res: i32) -> String {
+    if res < 0 {
+        io::Error::from_raw_os_error(-res).to_string()
+    } else {
+        format!("short ({res} bytes)")
+    }
+}
+
+/// User and system CPU time of this process so far (`getrusage(RUSAGE_SELF)`).
+fn process_cpu() -> (Duration, Duration) {
+    // SAFETY: rusage is plain data; all-zero is a valid value, which getrusage overwrites.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage and RUSAGE_SELF is always accepted.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec.unsigned_abs())
+            + Duration::from_micros(t.tv_usec.unsigned_abs())
+    };
+    (tv(usage.ru_utime), tv(usage.ru_stime))
+}
+
+struct Report {
+    ring_flags: &'static str,
+    elapsed: Duration,
+    run_cpu: Duration,
+    process_user: Duration,
+    process_sys: Duration,
+    counts: Counts,
+    latency: Histogram<u64>,
+}
+
+fn run(args: &Args) -> anyhow::Result<Report> {
+    let request =
+        format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", args.url.target, args.url.authority);
+    let request: &'static [u8] = request.into_bytes().leak();
+    let request_len = u32::try_from(request.len()).context("request head too long")?;
+
+    // Room for every connection's operations: at most two queued and two completions each.
+    let sq_entries =
+        u32::try_from((2 * args.conns + 1).next_power_of_two()).context("too many connections")?;
+    let (mut ring, ring_flags) =
+        build_ring(sq_entries, 2 * sq_entries.max(2048)).context("io_uring_setup")?;
+
+    let provided = match args.mode {
+        Mode::Multi => {
+            Some(ProvidedBufs::register(&ring.submitter()).context("register_buf_ring")?)
+        }
+        Mode::Link => None,
+    };
+    // Filled, so every page is faulted in before the run rather than by the kernel during it.
+    let slab: &'static mut [u8] = match args.mode {
+        Mode::Link => vec![0xa5u8; args.conns * RECV_BUF_BYTES].leak(),
+        Mode::Multi => &mut [],
+    };
+    let mut bufs = slab.chunks_exact_mut(RECV_BUF_BYTES);
+
+    let mut conns = Vec::with_capacity(args.conns);
+    for i in 0..args.conns {
+        let socket =
+            TcpStream::connect(args.addr).with_context(|| format!("connect {}", args.addr))?;
+        socket.set_nodelay(true).context("TCP_NODELAY")?;
+        let fd = types::Fd(socket.as_raw_fd());
+        let tag = u64::try_from(i).expect("index fits u64") << 8;
+        let buf: &'static mut [u8] = match args.mode {
+            Mode::Link => bufs.next().expect("one buffer per connection"),
+            Mode::Multi => &mut [],
+        };
+        let send = opcode::Send::new(fd, request.as_ptr(), request_len)
+            // MSG_WAITALL: the kernel itself finishes a short send.
+            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
+            .build()
+            .user_data(tag | OP_SEND);
+        let (send, recv_first, recv_more) = match args.mode {
+            Mode::Link => {
+                let recv = opcode::Recv::new(fd, buf.as_mut_ptr(), RECV_BUF_LEN)
+                    .build()
+                    .user_data(tag | OP_RECV);
+                (send.flags(squeue::Flags::IO_LINK), with_poll_first(recv.clone()), recv)
+            }
+            Mode::Multi => {
+                let recv =
+                    opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(tag | OP_RECV_MULTI);
+                (send, recv.clone(), recv)
+            }
+        };
+        conns.push(Conn {
+            _socket: socket,
+            send,
+            recv_first,
+            recv_more,
+            buf,
+            parser: ResponseParser::default(),
+            sent_at: Instant::now(),
+            dead: false,
+        });
+    }
+    let mut client = Client {
+        mode: args.mode,
+        request_len: request.len(),
+        conns,
+        provided,
+        latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds"),
+        counts: Counts::default(),
+    };
+
+    // Leaked: the kernel may read it until the timeout completes.
+    let deadline: &'static types::Timespec = Box::leak(Box::new(args.duration.into()));
+    let (submitter, mut sq, mut cq) = ring.split();
+    let cpu_start = process_cpu();
+    let start = Instant::now();
+    push(
+        &mut sq,
+        &submitter,
+        &opcode::Timeout::new(deadline).build().user_data(DEADLINE_USER_DATA),
+    )?;
+    for i in 0..args.conns {
+        client.conns[i].sent_at = Instant::now();
+        if args.mode == Mode::Multi {
+            push(&mut sq, &submitter, &client.conns[i].recv_first)?;
+        }
+        client.request(i, &mut sq, &submitter)?;
+    }
+    sq.sync();
+
+    let mut stop = false;
+    while !stop {
+        match submitter.submit_and_wait(1) {
+            Ok(_) => {}
+            // EBUSY: completions overflowed; reaping them below makes room.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
+            Err(e) => return Err(e).context("io_uring_enter"),
+        }
+        client.counts.iterations += 1;
+        cq.sync();
+        for cqe in &mut cq {
+            if cqe.user_data() == DEADLINE_USER_DATA {
+                stop = true;
+            } else {
+                client.complete(&cqe, &mut sq, &submitter)?;
+            }
+        }
+        if let Some(provided) = &client.provided {
+            provided.publish();
+        }
+        sq.sync();
+    }
+    let elapsed = start.elapsed();
+    let (user, sys) = process_cpu();
+    // Operations still queued now complete or are cancelled when the ring closes at exit; the
+    // memory they point at is leaked, so it outlives them.
+    Ok(Report {
+        ring_flags,
+        elapsed,
+        run_cpu: (user + sys).saturating_sub(cpu_start.0 + cpu_start.1),
+        process_user: user,
+        process_sys: sys,
+        counts: std::mem::take(&mut client.counts),
+        latency: client.latency,
+    })
+}
+
+fn print_report(args: &Args, r: &Report) {
+    let c = &r.counts;
+    let requests = c.ok + c.other_status;
+    let per_request_us = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests.max(1) as f64;
+    let mode = match args.mode {
+        Mode::Link => "link",
+        Mode::Multi => "multi",
+    };
+    println!("ring flags: {}", r.ring_flags);
+    println!(
+        "{mode}: {} connections, {} s, http://{}{}",
+        args.conns,
+        args.duration.as_secs(),
+        args.url.authority,
+        args.url.target
+    );
+    println!("requests: {requests} (200: {}, other status: {})", c.ok, c.other_status);
+    match &c.first_error {
+        Some(first) => println!("errors: {} (first: {first})", c.errors),
+        None => println!("errors: 0"),
+    }
+    println!("elapsed: {:.3} s", r.elapsed.as_secs_f64());
+    println!("req/s: {:.0}", requests as f64 / r.elapsed.as_secs_f64());
+    let total = r.process_user + r.process_sys;
+    println!(
+        "cpu, whole process (getrusage): user {:.3} s + sys {:.3} s = {:.3} s, {:.2} us/req",
+        r.process_user.as_secs_f64(),
+        r.process_sys.as_secs_f64(),
+        total.as_secs_f64(),
+        per_request_us(total)
+    );
+    println!(
+        "cpu, request loop only: {:.3} s, {:.2} us/req",
+        r.run_cpu.as_secs_f64(),
+        per_request_us(r.run_cpu)
+    );
+    if args.mode == Mode::Link && !r.latency.is_empty() {
+        let us = |q: f64| r.latency.value_at_quantile(q) as f64 / 1e3;
+        println!(
+            "latency us: p50 {:.1} p99 {:.1} max {:.1} (n={})",
+            us(0.5),
+            us(0.99),
+            r.latency.max() as f64 / 1e3,
+            r.latency.len()
+        );
+    }
+    println!(
+        "io_uring: {} waits ({:.1} responses each), {} receive completions, {} multishot re-arms, {} ENOBUFS",
+        c.iterations,
+        requests as f64 / c.iterations.max(1) as f64,
+        c.recv_completions,
+        c.rearms,
+        c.enobufs
+    );
+}
+
+fn main() -> anyhow::Result<()> {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let args = match parse_args(&argv) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            std::process::exit(2);
+        }
+    };
+    let report = run(&args)?;
+    print_report(&args, &report);
+    if report.counts.errors > 0 {
+        bail!("{} connections failed", report.counts.errors);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(len: usize) -> Vec<u8> {
+        let mut r = format!(
+            "HTTP/1.1 200 OK\r\nServer: t\r\ncOnTeNt-LeNgTh: {len}\r\nConnection: keep-alive\r\n\r\n"
+        )
+        .into_bytes();
+        r.extend(std::iter::repeat_n(b'x', len));
+        r
+    }
+
+    /// Feeds `chunks` in order and returns what the last one produced; every earlier one must
+    /// ask for more.
+    fn feed_all<'a>(
+        p: &mut ResponseParser,
+        chunks: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<Progress, ResponseError> {
+        let mut last = Ok(Progress::NeedMore);
+        for chunk in chunks {
+            assert_eq!(last, Ok(Progress::NeedMore), "progress before the final chunk");
+            last = p.feed(chunk);
+        }
+        last
+    }
+
+    #[test]
+    fn any_chunking_frames_each_response() {
+        for len in [0, 1, 1024] {
+            let r = response(len);
+            for size in [1, 2, 3, 5, 7, 64, 100, 1000, r.len()] {
+                let mut p = ResponseParser::default();
+                // Several responses on one connection: the state resets after each.
+                for _ in 0..3 {
+                    assert_eq!(
+                        feed_all(&mut p, r.chunks(size)),
+                        Ok(Progress::Done(200)),
+                        "len {len} size {size}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn split_at_every_offset() {
+        let r = response(1024);
+        for k in 1..r.len() {
+            let mut p = ResponseParser::default();
+            assert_eq!(
+                feed_all(&mut p, [&r[..k], &r[k..]]),
+                Ok(Progress::Done(200)),
+                "split at {k}"
+            );
+        }
+    }
+
+    #[test]
+    fn heads() {
+        type Case = (&'static [u8], Result<(u16, u64), ResponseError>);
+        let cases: &[Case] = &[
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Ok((200, 5))),
+            (b"HTTP/1.0 404 Not Found\r\ncontent-length:0\r\n\r\n", Ok((404, 0))),
+            // RFC 9112 §5.1: optional whitespace around the value.
+            (b"HTTP/1.1 200 OK\r\nCONTENT-LENGTH: \t7 \r\n\r\n", Ok((200, 7))),
+            // RFC 9112 §6.3 item 5: repeated identical values are one value; differing are invalid.
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", Ok((200, 3))),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
+                Err(ResponseError::ContentLength),
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n", Err(ResponseError::ContentLength)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", Err(ResponseError::ContentLength)),
+            (b"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", Err(ResponseError::ContentLength)),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+                Err(ResponseError::ContentLength),
+            ),
+            // Chunked or close-delimited bodies are out of scope.
+            (
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                Err(ResponseError::NoContentLength),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\n\r\n",
+                Err(ResponseError::NoContentLength),
+            ),
+            (b"HTTP/2 200 OK\r\nContent-Length: 5\r\n\r\n", Err(ResponseError::StatusLine)),
+            (b"HTTP/1.1 2x0 OK\r\nContent-Length: 5\r\n\r\n", Err(ResponseError::StatusLine)),
+        ];
+        for (head, want) in cases {
+            assert_eq!(parse_head(head), *want, "{}", String::from_utf8_lossy(head));
+        }
+    }
+
+    #[test]
+    fn bytes_beyond_the_response_are_an_error() {
+        let mut r = response(10);
+        r.push(b'H');
+        assert_eq!(ResponseParser::default().feed(&r), Err(ResponseError::Leftover));
+        // The same when the extra byte arrives with the end of the body.
+        let mut p = ResponseParser::default();
+        assert_eq!(
+            feed_all(&mut p, [&r[..r.len() - 5], &r[r.len() - 5..]]),
+            Err(ResponseError::Leftover)
+        );
+    }
+
+    #[test]
+    fn oversized_head_is_an_error() {
+        let mut p = ResponseParser::default();
+        let filler = [b'a'; 1024];
+        let got: Vec<_> = (0..=MAX_HEAD_BYTES / filler.len()).map(|_| p.feed(&filler)).collect();
+        assert_eq!(got.last(), Some(&Err(ResponseError::HeadTooLarge)));
+    }
+
+    #[test]
+    fn arguments() {
+        let args = |s: &str| parse_args(&s.split(' ').map(str::to_owned).collect::<Vec<_>>());
+        let a = args("50 3 link http://127.0.0.1:18960/1k.bin").expect("valid");
+        assert_eq!((a.conns, a.duration, a.mode), (50, Duration::from_secs(3), Mode::Link));
+        assert_eq!(a.addr, "127.0.0.1:18960".parse().unwrap());
+        assert_eq!(
+            args("8 1 multi http://[::1]:80/").expect("valid").addr,
+            "[::1]:80".parse().unwrap()
+        );
+        // No duration, a zero duration, a host name, another scheme, an unknown mode.
+        for bad in [
+            "50 link http://127.0.0.1:18960/",
+            "50 0 link http://127.0.0.1:18960/",
+            "50 3 link http://localhost:18960/",
+            "50 3 link https://127.0.0.1:18960/",
+            "50 3 linkts http://127.0.0.1:18960/",
+            "0 3 link http://127.0.0.1:18960/",
+        ] {
+            assert!(args(bad).is_err(), "{bad}");
+        }
+    }
+}
