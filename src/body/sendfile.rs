@@ -7,17 +7,15 @@
 //! was truncated under us: the connection is closed (the `Content-Length` is already promised).
 //!
 //! Cold files: `sendfile` reads missing pages from disk on the worker thread, stalling every
-//! connection of the core. Before each chunk, `cachestat(2)` tells whether the chunk is in the
+//! connection of the core. Before each chunk, [`resident`] tells whether the chunk is in the
 //! page cache; if not, [`warm`] brings it in without blocking the worker, then `sendfile` runs on
-//! cached pages.
+//! cached pages. From the first cold chunk on, every later chunk of the range is warmed, one
+//! [`COLD_STEP`] ahead.
 
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
-use std::time::Duration;
-
-use monoio::buf::IoBufMut;
 
 use crate::socket::{yield_now, SendError, Socket};
 use crate::sys;
@@ -26,17 +24,15 @@ use crate::sys;
 pub const MAX_PER_CALL: u64 = 2 * 1024 * 1024;
 
 /// Bytes read and sent per step once a range turned out to be cold.
-pub const COLD_STEP: u64 = 256 * 1024;
-
-/// Scratch buffers kept per worker for warming cold ranges.
-const SCRATCH_MAX: usize = 4;
+pub const COLD_STEP: u64 = 1024 * 1024;
 
 thread_local! {
     /// False once `cachestat` turned out to be missing (Linux < 6.5): no residency checks then.
     static CACHESTAT: Cell<bool> = const { Cell::new(true) };
-    /// Scratch buffers for [`warm`] (each up to [`MAX_PER_CALL`] bytes).
-    static SCRATCH: RefCell<Vec<Vec<u8>>> = const { RefCell::new(Vec::new()) };
 }
+
+/// A chunk being read by [`sys::read_through`] on the worker's blocking pool.
+type ReadAhead = monoio::task::JoinHandle<Result<io::Result<()>, monoio::blocking::JoinError>>;
 
 /// Sends `len` bytes of `file` from `offset`.
 pub async fn send_range(
@@ -53,10 +49,10 @@ pub async fn send_range(
     // is sent: readahead started by the reads so far has added pages it has not filled yet,
     // which `resident` cannot tell from filled ones in the middle of a chunk, and `sendfile`
     // would wait for them on the worker thread. Cold chunks are smaller ([`COLD_STEP`]) so that
-    // no single copy or send keeps the worker from its other connections for long, and the
-    // next one is read by its own task while the current one is sent.
+    // no single send keeps the worker from its other connections for long, and the next one is
+    // warmed on the blocking pool while the current one is sent.
     let mut cold = false;
-    let mut ahead: Option<(u64, u64, monoio::task::JoinHandle<()>)> = None;
+    let mut ahead: Option<(u64, u64, ReadAhead)> = None;
     while pos < end {
         if pos >= checked_to {
             let probe = (end - pos).min(MAX_PER_CALL);
@@ -64,7 +60,7 @@ pub async fn send_range(
                 cold = true;
                 let count = (end - pos).min(COLD_STEP);
                 match ahead.take() {
-                    Some((at, n, read)) if at == pos && n == count => read.await,
+                    Some((at, n, read)) if at == pos && n == count => drop(read.await),
                     // Boxed: the cold path's state (a read op, a timer) stays out of the hot future.
                     _ => Box::pin(warm(file, pos, count)).await,
                 }
@@ -72,7 +68,9 @@ pub async fn send_range(
                 if next < end {
                     let n = (end - next).min(COLD_STEP);
                     if let Ok(dup) = file.try_clone() {
-                        let read = monoio::spawn(async move { warm(&dup, next, n).await });
+                        let read = monoio::spawn_blocking(move || {
+                            sys::read_through(dup.as_raw_fd(), next, n)
+                        });
                         ahead = Some((next, n, read));
                     }
                 }
@@ -108,8 +106,9 @@ pub async fn send_range(
 /// Whether the range can be sent without waiting for the disk (true when that cannot be
 /// known). Two checks, both cheap next to moving 2 MiB: `cachestat` finds pages that are not in
 /// the page cache at all, but counts pages still being read (readahead in flight) as cached; a
-/// one-byte `RWF_NOWAIT` read of the range's last byte catches those, since readahead fills a
-/// range front to back.
+/// one-byte `RWF_NOWAIT` read of the range's last byte catches those at the end of the range.
+/// Pages in flight in its middle go unseen, which is why `send_range` stops asking once a range
+/// was cold.
 pub fn resident(file: &File, offset: u64, len: u64) -> bool {
     if len == 0 {
         return true;
@@ -129,57 +128,12 @@ pub fn resident(file: &File, offset: u64, len: u64) -> bool {
     sys::readable_now(fd, offset + len - 1).unwrap_or(true)
 }
 
-/// Brings a range into the page cache without blocking the worker thread; when it returns, every
-/// page of the range has been read (or reading it failed, and `sendfile` will report that).
-///
-/// On io_uring: one read of the whole range submitted to the ring, into a scratch buffer from a
-/// small per-worker pool. Buffered reads of ext4, xfs and btrfs complete asynchronously in the
-/// kernel (others go to the capped io-wq threads); the completion means every page is in.
-/// `POSIX_FADV_WILLNEED` is not used there: under a saturated disk queue it waits for request
-/// slots on the calling thread. On epoll (the fallback): `POSIX_FADV_WILLNEED`, then
-/// `RWF_NOWAIT` reads of the range into the scratch buffer, which stop at the first page not yet
-/// filled, retried every 1 ms (bounded). Failures are ignored: `sendfile` then reads the pages
-/// itself.
+/// Brings a range into the page cache without blocking the worker thread and without copying
+/// it: [`sys::read_through`] runs on the worker's small pool of threads that may wait for the
+/// disk (`monoio::spawn_blocking`, as nginx's `aio threads`), on a duplicate of the descriptor.
+/// When it returns, every page of the range has been read. Failures are ignored: `sendfile`
+/// then reads the pages itself, or reports the truncation.
 pub async fn warm(file: &File, offset: u64, len: u64) {
-    const POLL: Duration = Duration::from_millis(1);
-    const MAX_WAIT: Duration = Duration::from_secs(5);
-    let Ok(len) = usize::try_from(len) else { return };
-    let mut buf = SCRATCH.with(|p| p.borrow_mut().pop()).unwrap_or_default();
-    if !monoio::utils::is_legacy() {
-        buf.clear();
-        buf.reserve(len);
-        let Ok(dup) = file.try_clone() else { return };
-        let Ok(uring_file) = monoio::fs::File::from_std(dup) else { return };
-        // Exactly `len` bytes: a pooled buffer may have room for more.
-        let (_, back) = uring_file.read_exact_at(buf.slice_mut(0..len), offset).await;
-        buf = back.into_inner();
-        let _ = uring_file.close().await;
-    } else {
-        let fd = file.as_raw_fd();
-        let _ = sys::will_need(fd, offset, len as u64);
-        if buf.len() < len {
-            buf.resize(len, 0);
-        }
-        let until = monoio::time::Instant::now() + MAX_WAIT;
-        let mut done = 0;
-        while done < len {
-            match sys::read_nowait(fd, offset + done as u64, &mut buf[done..len]) {
-                Ok(0) => break,
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if monoio::time::Instant::now() >= until {
-                        break;
-                    }
-                    monoio::time::sleep(POLL).await;
-                }
-                Err(_) => break,
-            }
-        }
-    }
-    SCRATCH.with(|p| {
-        let mut pool = p.borrow_mut();
-        if pool.len() < SCRATCH_MAX {
-            pool.push(buf);
-        }
-    });
+    let Ok(dup) = file.try_clone() else { return };
+    let _ = monoio::spawn_blocking(move || sys::read_through(dup.as_raw_fd(), offset, len)).await;
 }

@@ -44,20 +44,6 @@ pub fn cached_pages(fd: RawFd, offset: u64, len: u64) -> io::Result<(u64, u64)> 
     Ok((stat.nr_cache, last.saturating_sub(first)))
 }
 
-/// `posix_fadvise(POSIX_FADV_WILLNEED)`: start reading `len` bytes at `offset` into the page
-/// cache in the background.
-pub fn will_need(fd: RawFd, offset: u64, len: u64) -> io::Result<()> {
-    let off =
-        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let len = libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    // SAFETY: posix_fadvise takes plain integers and touches no memory of ours.
-    let rc = unsafe { libc::posix_fadvise(fd, off, len, libc::POSIX_FADV_WILLNEED) };
-    if rc != 0 {
-        return Err(io::Error::from_raw_os_error(rc));
-    }
-    Ok(())
-}
-
 fn page_size() -> u64 {
     // SAFETY: sysconf takes an int and returns a long.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
@@ -85,15 +71,28 @@ pub fn readable_now(fd: RawFd, offset: u64) -> io::Result<bool> {
     Err(err)
 }
 
-/// Reads into `buf` from `offset` only what is in the page cache and filled now: a
-/// `preadv2(RWF_NOWAIT)` (Linux 4.14) that returns a short count at the first page still missing
-/// or being read, and `EAGAIN` (`WouldBlock`) when that is the first one. `Ok(0)` at end of file.
-pub fn read_nowait(fd: RawFd, offset: u64, buf: &mut [u8]) -> io::Result<usize> {
-    let off =
-        libc::off_t::try_from(offset).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
-    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: preadv2 writes at most `buf.len()` bytes into `buf` through the one iovec, both
-    // alive and exclusively borrowed for the call.
-    let rc = unsafe { libc::preadv2(fd, &iov, 1, off, libc::RWF_NOWAIT) };
-    usize::try_from(rc).map_err(|_| io::Error::last_os_error())
+/// Brings `len` bytes of `fd` at `offset` into the page cache and returns once every page of
+/// the range has been read, without copying a byte: `sendfile(2)` to `/dev/null`, whose splice
+/// discards the pages after the page cache has filled them (waiting for readahead already in
+/// flight, as any read would). Blocks on the disk: for threads that may wait. Stops early at
+/// end of file.
+pub fn read_through(fd: RawFd, offset: u64, len: u64) -> io::Result<()> {
+    static DEV_NULL: std::sync::OnceLock<io::Result<std::fs::File>> = std::sync::OnceLock::new();
+    let null =
+        match DEV_NULL.get_or_init(|| std::fs::OpenOptions::new().write(true).open("/dev/null")) {
+            Ok(f) => f,
+            Err(e) => return Err(io::Error::new(e.kind(), e.to_string())),
+        };
+    let mut pos = offset;
+    let end = offset + len;
+    while pos < end {
+        let count = usize::try_from(end - pos).unwrap_or(usize::MAX).min(1 << 30);
+        match super::sendfile(std::os::fd::AsRawFd::as_raw_fd(null), fd, &mut pos, count) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

@@ -16,7 +16,7 @@ mod signal;
 mod socket;
 
 pub use cpu::{allowed_cpus, pin_current_thread};
-pub use file::{cached_pages, read_nowait, readable_now, will_need};
+pub use file::{cached_pages, read_through, readable_now};
 pub use limits::{limit_io_workers, raise_nofile_limit};
 pub use map::Mapped;
 pub use open::{open_beneath, stat_at};

@@ -51,6 +51,15 @@ fn probe() -> io::Result<()> {
     io_uring::IoUring::new(8).map(drop)
 }
 
+/// Threads per worker that wait for cold file pages (see `body::sendfile::warm`).
+const COLD_READ_THREADS: usize = 2;
+
+/// The worker's pool for `monoio::spawn_blocking`: threads that only wait for the disk, so the
+/// worker never does. Built in the worker thread, so they inherit its CPU affinity.
+fn cold_read_pool() -> Box<dyn monoio::blocking::ThreadPool + Send + 'static> {
+    Box::new(monoio::blocking::DefaultThreadPool::new(COLD_READ_THREADS))
+}
+
 /// Builds a runtime on `driver` in the calling thread and runs the future `make()` returns.
 pub fn block_on<F, Fut>(driver: Selected, make: F) -> io::Result<()>
 where
@@ -62,6 +71,7 @@ where
             let mut rt = RuntimeBuilder::<IoUringDriver>::new()
                 .with_entries(RING_ENTRIES)
                 .enable_timer()
+                .attach_thread_pool(cold_read_pool())
                 .build()?;
             // Cold-file reads that the kernel cannot complete asynchronously run on io-wq
             // threads; bound them per worker so a burst of cold requests cannot start dozens.
@@ -74,6 +84,7 @@ where
             let mut rt = RuntimeBuilder::<LegacyDriver>::new()
                 .with_entries(RING_ENTRIES)
                 .enable_timer()
+                .attach_thread_pool(cold_read_pool())
                 .build()?;
             rt.block_on(make());
         }
