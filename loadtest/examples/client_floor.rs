@@ -71,6 +71,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue, Submitter};
+use ringcast_load::http::response::{parse_decimal, trim_ows};
 use ringcast_load::url::Url;
 
 const USAGE: &str = "usage: client_floor <conns> <secs> <link|multi> http://IP:PORT/path";
@@ -293,28 +294,6 @@ fn parse_head(head: &[u8]) -> Result<(u16, u64), ResponseError> {
         }
     }
     content_length.map(|n| (status, n)).ok_or(ResponseError::NoContentLength)
-}
-
-fn trim_ows(mut v: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = v {
-        v = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = v {
-        v = rest;
-    }
-    v
-}
-
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, &d| {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        n.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-    })
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,12 @@ PORT=${PORT:-18431}
 SECS=${SECS:-10}
 RATE=${RATE:-5000}
 ROUNDS=${ROUNDS:-3}
+# oha's scheduler wakes on tokio's 1 ms timer ticks and releases every request due by then at
+# once, timing each from the tick: above 1000 req/s it sends bursts and measures them. At or
+# below one request per tick both tools send one request at a time, so they measure the same
+# thing; this is the rate at which their percentiles are compared (section 1a).
+OHA_RATE=${OHA_RATE:-1000}
+OHA_ROUNDS=${OHA_ROUNDS:-6}
 SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 URL_1K=http://127.0.0.1:$PORT/1k.bin
@@ -101,6 +107,27 @@ print(f"  oha:           achieved {o['summary']['requestsPerSec']:.1f} req/s, p5
       f"success {o['summary']['successRate']}")
 PY
 done
+
+echo "== 1a. agreement with oha: $OHA_RATE req/s, 16 connections, ${SECS}s, $OHA_ROUNDS alternating rounds"
+for r in $(seq "$OHA_ROUNDS"); do
+    taskset -c "$CLIENT_CPU" "$BIN" -q -R "$OHA_RATE" -c 16 -d "${SECS}s" --json "$OUT/agree-$r.json" "$URL_1K" > /dev/null
+    taskset -c "$CLIENT_CPU" oha --no-tui -z "${SECS}s" -q "$OHA_RATE" -c 16 --latency-correction --output-format json "$URL_1K" > "$OUT/oha-agree-$r.json"
+done
+python3 - "$OUT" "$OHA_ROUNDS" <<'PY'
+import json, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+rows = []
+for r in range(1, rounds + 1):
+    l = json.load(open(f"{out}/agree-{r}.json"))["latency_us"]
+    o = json.load(open(f"{out}/oha-agree-{r}.json"))["latencyPercentiles"]
+    rows.append((l["p50"], l["p99"], o["p50"] * 1e6, o["p99"] * 1e6))
+    print(f"  round {r}: ringcast-load p50 {l['p50']} us, p99 {l['p99']} us | oha p50 {o['p50']*1e6:.0f} us, p99 {o['p99']*1e6:.0f} us")
+med = [statistics.median(c) for c in zip(*rows)]
+for name, mine, theirs in (("p50", med[0], med[2]), ("p99", med[1], med[3])):
+    ratio = mine / theirs
+    verdict = "within 15 %" if abs(ratio - 1) <= 0.15 else "NOT within 15 %"
+    print(f"  median {name}: ringcast-load {mine:.0f} us, oha {theirs:.0f} us, ratio {ratio:.2f} ({verdict})")
+PY
 
 echo "== 1b. the same percentiles without pacing: closed loop, one connection, 1 KiB, ${SECS}s"
 for r in $(seq "$ROUNDS"); do

@@ -275,7 +275,7 @@ fn is_tchar(b: u8) -> bool {
 }
 
 /// Strips optional whitespace (SP / HTAB, RFC 9110 §5.6.3) from both ends.
-fn trim_ows(mut s: &[u8]) -> &[u8] {
+pub fn trim_ows(mut s: &[u8]) -> &[u8] {
     while let [b' ' | b'\t', rest @ ..] = s {
         s = rest;
     }
@@ -286,7 +286,7 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
 }
 
 /// A non-empty run of ASCII digits that fits in u64.
-fn parse_decimal(s: &[u8]) -> Option<u64> {
+pub fn parse_decimal(s: &[u8]) -> Option<u64> {
     if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
         return None;
     }
