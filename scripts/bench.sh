@@ -27,8 +27,9 @@
 #   wrk1k, wrk16k   the 1k and 16k scenarios with wrk (-t1 -c64) as an outside check of the client
 #   idle            10,000 idle keep-alive connections: server memory per connection
 #   hls             HLS viewers of the 5 Mbit/s rendition: most viewers with < 1 % late segments
-#   cold            a 1 KiB stream at a fixed rate, alone and beside downloads of the 1 GiB file
-#                   evicted from the page cache before each download: the stream's p99
+#   cold            a 1 KiB stream at a fixed rate, alone, beside downloads of the 1 GiB file
+#                   evicted from the page cache before each download, and beside downloads of
+#                   the same file cached: the stream's p99
 #   ceiling         loopback sendfile ceiling: the 1g scenario against a bare HTTP responder that
 #                   only calls sendfile(2) (scripts/bench/sendfile_ceiling.py), also on CPU 0
 #

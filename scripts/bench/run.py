@@ -242,12 +242,18 @@ class Bench:
         self.runs.append({"scenario": "hls", "server": srv.name, "round": rnd, "max_viewers_ok": best})
 
     def sc_cold(self, name, srv, rnd):
-        """A 1 KiB stream at a fixed rate, alone, then beside downloads of an evicted 1 GiB file."""
+        """A 1 KiB stream at a fixed rate, alone, then beside downloads of an evicted 1 GiB file,
+        then beside downloads of the same file cached."""
         rate = min(2000, round(self.nginx_max() * 0.25))
         small = ["-R", str(rate), "-c", "16", f"{srv.url}/1k.bin"]
         secs = self.m["cold_secs"]
         self.load("cold-alone", srv, rnd, small, secs=secs)
-        big = self.out / "raw" / f"cold-big-{srv.name}-r{rnd}.json"
+        for scenario, evict in (("cold-beside", True), ("hot-beside", False)):
+            self.beside_downloads(scenario, srv, rnd, small, secs, evict)
+
+    def beside_downloads(self, scenario, srv, rnd, small, secs, evict):
+        """Runs the small stream while 1 GiB downloads run back to back (evicted first or not)."""
+        big = self.out / "raw" / f"{scenario}-big-{srv.name}-r{rnd}.json"
         stop = threading.Event()
         done = {"downloads": 0, "bytes": 0, "secs": 0.0, "errors": 0}
 
@@ -255,8 +261,9 @@ class Bench:
             fd = os.open(Path(self.a.www) / "1g.bin", os.O_RDONLY)
             try:
                 while not stop.is_set():
-                    # Evict only this file from the page cache (clean pages are dropped).
-                    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                    if evict:
+                        # Evict only this file from the page cache (clean pages are dropped).
+                        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                     t0 = time.monotonic()
                     self.run([self.a.load, "-q", "--discard", "-c", "1", "--requests", "1", "--timeout", "60s",
                               "--json", big, f"{srv.url}/1g.bin"], timeout=120)
@@ -268,17 +275,20 @@ class Bench:
             finally:
                 os.close(fd)
 
+        if not evict:
+            subprocess.run(["cat", str(Path(self.a.www) / "1g.bin")], stdout=subprocess.DEVNULL, check=True)
         t = threading.Thread(target=downloads)
         t.start()
         time.sleep(0.2)  # the first download is under way
         try:
-            r = self.load("cold-beside", srv, rnd, small, secs=secs, warm=False)
+            r = self.load(scenario, srv, rnd, small, secs=secs, warm=False)
         finally:
             stop.set()
             t.join()
         r.update({"cold_downloads": done["downloads"], "cold_errors": done["errors"],
                   "cold_mb_per_s": done["bytes"] / done["secs"] / 1e6 if done["secs"] else 0.0})
-        print(f"bench: cold    {srv.name:8} r{rnd}: {done['downloads']} cold 1 GiB downloads at "
+        kind = "cold" if evict else "cached"
+        print(f"bench: {scenario} {srv.name:8} r{rnd}: {done['downloads']} {kind} 1 GiB downloads at "
               f"{r['cold_mb_per_s']:.0f} MB/s, {done['errors']} errors", file=sys.stderr)
 
     def sc_ceiling(self, name, rnd):
@@ -361,6 +371,9 @@ ROWS = [
     ("cold-beside", "1 KiB stream beside cold 1 GiB: p99 ms", "p99_ms", 3, True),
     ("cold-beside", "beside cold 1 GiB: p99.9 ms", "p999_ms", 3, True),
     ("cold-beside", "cold 1 GiB downloads: MB/s", "cold_mb_per_s", 0, False),
+    ("hot-beside", "1 KiB stream beside cached 1 GiB: p99 ms", "p99_ms", 3, True),
+    ("hot-beside", "beside cached 1 GiB: p99.9 ms", "p999_ms", 3, True),
+    ("hot-beside", "cached 1 GiB downloads: MB/s", "cold_mb_per_s", 0, False),
 ]
 
 
@@ -436,7 +449,8 @@ def report(runs: list[dict], out: Path, load: str) -> dict:
 def plots(runs, out: Path, load: str):
     """One latency plot per scenario: the run nearest the median req/s of each server."""
     groups = {}
-    for sc in ("1k", "16k", "256k", "1g", "ranges", "rate50", "rate90", "cold-alone", "cold-beside"):
+    for sc in ("1k", "16k", "256k", "1g", "ranges", "rate50", "rate90", "cold-alone", "cold-beside",
+               "hot-beside"):
         for srv in ("ringcast", "nginx"):
             rs = [r for r in runs if r["scenario"] == sc and r["server"] == srv and r.get("raw", "").endswith(".json")]
             if not rs:
@@ -445,7 +459,7 @@ def plots(runs, out: Path, load: str):
             pick = min(rs, key=lambda r: abs(r["req_per_s"] - m))
             dst = out / "plots" / f"{srv}-{sc}.json"
             shutil.copy(pick["raw"], dst)
-            key = "cold" if sc.startswith("cold") else sc
+            key = "cold" if sc.startswith("cold") or sc == "hot-beside" else sc
             groups.setdefault(key, []).append(dst)
     for key, files in groups.items():
         if len(files) < 2:

@@ -47,7 +47,7 @@ pub async fn send_mapped(
         })?;
         pos += chunk;
         if pos < end {
-            crate::socket::yield_now().await;
+            socket.take_turn().await?;
         }
     }
     Ok(())

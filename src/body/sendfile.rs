@@ -17,7 +17,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use crate::socket::{yield_now, SendError, Socket};
+use crate::socket::{SendError, Socket};
 use crate::sys;
 
 /// Most bytes moved by one `sendfile` call.
@@ -92,7 +92,7 @@ pub async fn send_range(
                 since_yield += n as u64;
                 if since_yield >= step && pos < end {
                     since_yield = 0;
-                    yield_now().await;
+                    socket.take_turn().await?;
                 }
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => socket.writable().await?,

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
 
-use crate::socket::{yield_now, SendError, Socket};
+use crate::socket::{SendError, Socket};
 use crate::sys::Pipe;
 
 /// Capacity asked for each pipe (the default `pipe-max-size` allows 1 MiB).
@@ -56,7 +56,7 @@ pub async fn send_range(
             }
         }
         if pos < end {
-            yield_now().await;
+            socket.take_turn().await?;
         }
     }
     // Empty again: safe to reuse.
