@@ -9,7 +9,7 @@
 //! Cold files: `sendfile` reads missing pages from disk on the worker thread, stalling every
 //! connection of the core. Before each chunk, [`resident`] tells whether the chunk is in the
 //! page cache; if not, [`warm`] brings it in without blocking the worker, then `sendfile` runs on
-//! cached pages. From the first cold chunk on, every later chunk of the range is warmed, one
+//! cached pages. For [`COLD_WINDOW`] after a cold chunk, every chunk of the range is warmed, one
 //! [`COLD_STEP`] ahead.
 
 use std::cell::Cell;
@@ -25,6 +25,11 @@ pub const MAX_PER_CALL: u64 = 2 * 1024 * 1024;
 
 /// Bytes read and sent per step once a range turned out to be cold.
 pub const COLD_STEP: u64 = 1024 * 1024;
+
+/// How far past a chunk found cold the following chunks are warmed whatever the residency checks
+/// say: beyond the readahead window the kernel may have opened for the reads so far (8 MiB on
+/// the benchmark machine's disk, `read_ahead_kb`).
+pub const COLD_WINDOW: u64 = 32 * 1024 * 1024;
 
 thread_local! {
     /// False once `cachestat` turned out to be missing (Linux < 6.5): no residency checks then.
@@ -45,19 +50,26 @@ pub async fn send_range(
     let mut pos = offset;
     let mut checked_to = offset;
     let mut since_yield = 0u64;
-    // Once one chunk of the range was cold, every later chunk is brought in by `warm` before it
-    // is sent: readahead started by the reads so far has added pages it has not filled yet,
-    // which `resident` cannot tell from filled ones in the middle of a chunk, and `sendfile`
-    // would wait for them on the worker thread. Cold chunks are smaller ([`COLD_STEP`]) so that
-    // no single send keeps the worker from its other connections for long, and the next one is
-    // warmed on the blocking pool while the current one is sent.
+    // After a chunk that was not all in the page cache, every chunk up to [`COLD_WINDOW`] past
+    // it is brought in by `warm` before it is sent: readahead started by the reads so far has
+    // added pages it has not filled yet, which `resident` cannot tell from filled ones in the
+    // middle of a chunk, and `sendfile` would wait for them on the worker thread. Past the
+    // window, with every chunk found resident again, the range is sent as a cached one: a file
+    // with a few evicted pages goes through the pool only around them. Cold chunks are smaller
+    // ([`COLD_STEP`]) so that no single send keeps the worker from its other connections for
+    // long, and the next one is warmed on the blocking pool while the current one is sent.
+    let mut cold_until = offset;
     let mut cold = false;
     let mut ahead: Option<(u64, u64, ReadAhead)> = None;
     while pos < end {
         if pos >= checked_to {
-            let probe = (end - pos).min(MAX_PER_CALL);
-            if cold || !resident(file, pos, probe) {
-                cold = true;
+            let step = if pos < cold_until { COLD_STEP } else { MAX_PER_CALL };
+            let probe = (end - pos).min(step);
+            if !resident(file, pos, probe) {
+                cold_until = pos + COLD_WINDOW;
+            }
+            cold = pos < cold_until;
+            if cold {
                 let count = (end - pos).min(COLD_STEP);
                 match ahead.take() {
                     Some((at, n, read)) if at == pos && n == count => drop(read.await),
@@ -65,7 +77,7 @@ pub async fn send_range(
                     _ => Box::pin(warm(file, pos, count)).await,
                 }
                 let next = pos + count;
-                if next < end {
+                if next < end && next < cold_until {
                     let n = (end - next).min(COLD_STEP);
                     if let Ok(dup) = file.try_clone() {
                         let read = monoio::spawn_blocking(move || {
@@ -107,8 +119,8 @@ pub async fn send_range(
 /// known). Two checks, both cheap next to moving 2 MiB: `cachestat` finds pages that are not in
 /// the page cache at all, but counts pages still being read (readahead in flight) as cached; a
 /// one-byte `RWF_NOWAIT` read of the range's last byte catches those at the end of the range.
-/// Pages in flight in its middle go unseen, which is why `send_range` stops asking once a range
-/// was cold.
+/// Pages in flight in its middle go unseen, which is why `send_range` warms every chunk for a
+/// while after a cold one.
 pub fn resident(file: &File, offset: u64, len: u64) -> bool {
     if len == 0 {
         return true;
