@@ -13,31 +13,8 @@ fn playlist(reply_body: &str) -> Reply {
 
 #[test]
 fn hls_viewers_pace_segments_and_flag_late_ones() {
-    let paths = Arc::new(Mutex::new(Vec::<String>::new()));
-    let seen = paths.clone();
-    let server = Server::start(move |_, head| {
-        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
-        seen.lock().unwrap().push(path.clone());
-        match path.as_str() {
-            "/live/master.m3u8" => playlist(
-                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv0/index.m3u8\n\
-                 #EXT-X-STREAM-INF:BANDWIDTH=200000\nv1/index.m3u8\n",
-            ),
-            "/live/v0/index.m3u8" | "/live/v1/index.m3u8" => playlist(
-                "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:0.2,\ns0.ts\n#EXTINF:0.2,\ns1.ts\n\
-                 #EXTINF:0.2,\ns2.ts\n#EXTINF:0.2,\ns3.ts\n#EXT-X-ENDLIST\n",
-            ),
-            p if p.ends_with(".ts") => {
-                let mut reply = Reply::ok(&[7u8; 1024]);
-                // Segment 2 takes three times its duration to arrive: the player must stall.
-                if p.ends_with("/s2.ts") {
-                    reply.delay = Duration::from_millis(600);
-                }
-                reply
-            }
-            _ => Reply::raw_then_close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
-        }
-    });
+    // Segment 2 takes three times its duration to arrive: the player must stall.
+    let (server, paths) = hls_server("/live", "0.2", Duration::from_millis(600));
     let doc = load_json(&["--hls", &server.url("/live/master.m3u8"), "--viewers", "2", "-d", "2s"]);
     let hls = &doc["hls"];
     assert_eq!(hls["viewers"].as_u64(), Some(2), "{doc}");
@@ -53,27 +30,47 @@ fn hls_viewers_pace_segments_and_flag_late_ones() {
     assert!(paths.iter().all(|p| p.starts_with("/live/")), "{paths:?}");
 }
 
-/// A server for two variants of four 1 s segments (a 4 s session), recording every path.
-fn vod_server() -> (Server, Arc<Mutex<Vec<String>>>) {
+/// A server for a master playlist at `{prefix}/master.m3u8` with two variants of four segments
+/// of `extinf` seconds each, recording every requested path; segment 2 of each variant arrives
+/// after `s2_delay`.
+fn hls_server(
+    prefix: &'static str,
+    extinf: &'static str,
+    s2_delay: Duration,
+) -> (Server, Arc<Mutex<Vec<String>>>) {
     let paths = Arc::new(Mutex::new(Vec::<String>::new()));
     let seen = paths.clone();
+    let master = "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv0/index.m3u8\n\
+                  #EXT-X-STREAM-INF:BANDWIDTH=200000\nv1/index.m3u8\n";
+    let media = format!(
+        "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:{extinf},\ns0.ts\n#EXTINF:{extinf},\ns1.ts\n\
+         #EXTINF:{extinf},\ns2.ts\n#EXTINF:{extinf},\ns3.ts\n#EXT-X-ENDLIST\n"
+    );
     let server = Server::start(move |_, head| {
         let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
         seen.lock().unwrap().push(path.clone());
-        match path.as_str() {
-            "/vod/master.m3u8" => playlist(
-                "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=100000\nv0/index.m3u8\n\
-                 #EXT-X-STREAM-INF:BANDWIDTH=200000\nv1/index.m3u8\n",
-            ),
-            "/vod/v0/index.m3u8" | "/vod/v1/index.m3u8" => playlist(
-                "#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1.0,\ns0.ts\n#EXTINF:1.0,\ns1.ts\n\
-                 #EXTINF:1.0,\ns2.ts\n#EXTINF:1.0,\ns3.ts\n#EXT-X-ENDLIST\n",
-            ),
-            p if p.ends_with(".ts") => Reply::ok(&[7u8; 1024]),
-            _ => Reply::raw_then_close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        let not_found =
+            || Reply::raw_then_close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+        let Some(rest) = path.strip_prefix(prefix) else { return not_found() };
+        match rest {
+            "/master.m3u8" => playlist(master),
+            "/v0/index.m3u8" | "/v1/index.m3u8" => playlist(&media),
+            p if p.ends_with(".ts") => {
+                let mut reply = Reply::ok(&[7u8; 1024]);
+                if p.ends_with("/s2.ts") {
+                    reply.delay = s2_delay;
+                }
+                reply
+            }
+            _ => not_found(),
         }
     });
     (server, paths)
+}
+
+/// Two variants of four 1 s segments (a 4 s session).
+fn vod_server() -> (Server, Arc<Mutex<Vec<String>>>) {
+    hls_server("/vod", "1.0", Duration::ZERO)
 }
 
 #[test]

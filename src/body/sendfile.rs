@@ -1,16 +1,17 @@
 //! The sendfile strategy: page cache → socket with `sendfile(2)` on the non-blocking socket.
 //!
-//! Each call is capped at [`MAX_PER_CALL`] (as nginx's `sendfile_max_chunk`) and the task yields
-//! after every [`MAX_PER_CALL`] bytes sent, so one client on a fast link cannot monopolise the worker; the loop
-//! also carries transfers past the kernel's ~2 GiB per-call limit. `EAGAIN` waits for
+//! Each call is capped at [`MAX_PER_CALL`] (as nginx's `sendfile_max_chunk`) and the task takes a
+//! turn (`Socket::take_turn`) after every [`MAX_PER_CALL`] bytes sent, so one client on a fast
+//! link cannot monopolise the worker; the loop also carries transfers past the kernel's ~2 GiB
+//! per-call limit. `EAGAIN` waits for
 //! writability, bounded by the send timeout. A zero return before the planned end means the file
 //! was truncated under us: the connection is closed (the `Content-Length` is already promised).
 //!
 //! Cold files: `sendfile` reads missing pages from disk on the worker thread, stalling every
 //! connection of the core. Before each chunk, [`resident`] tells whether the chunk is in the
-//! page cache; if not, [`warm`] brings it in without blocking the worker, then `sendfile` runs on
-//! cached pages. For [`COLD_WINDOW`] after a cold chunk, every chunk of the range is warmed, one
-//! [`COLD_STEP`] ahead.
+//! page cache; if not, [`read_ahead`] brings it in without blocking the worker, then `sendfile`
+//! runs on cached pages. For [`COLD_WINDOW`] after a cold chunk, every chunk of the range is
+//! warmed, one [`COLD_STEP`] ahead.
 
 use std::cell::Cell;
 use std::fs::File;
@@ -51,7 +52,7 @@ pub async fn send_range(
     let mut checked_to = offset;
     let mut since_yield = 0u64;
     // After a chunk that was not all in the page cache, every chunk up to [`COLD_WINDOW`] past
-    // it is brought in by `warm` before it is sent: readahead started by the reads so far has
+    // it is brought in by `read_ahead` before it is sent: readahead started by the reads so far has
     // added pages it has not filled yet, which `resident` cannot tell from filled ones in the
     // middle of a chunk, and `sendfile` would wait for them on the worker thread. Past the
     // window, with every chunk found resident again, the range is sent as a cached one: a file
@@ -59,47 +60,45 @@ pub async fn send_range(
     // ([`COLD_STEP`]) so that no single send keeps the worker from its other connections for
     // long, and the next one is warmed on the blocking pool while the current one is sent.
     let mut cold_until = offset;
-    let mut cold = false;
+    let mut step = MAX_PER_CALL;
     let mut ahead: Option<(u64, u64, ReadAhead)> = None;
     while pos < end {
         if pos >= checked_to {
-            let step = if pos < cold_until { COLD_STEP } else { MAX_PER_CALL };
-            let probe = (end - pos).min(step);
+            let probe = (end - pos).min(if pos < cold_until { COLD_STEP } else { MAX_PER_CALL });
             if !resident(file, pos, probe) {
                 cold_until = pos + COLD_WINDOW;
             }
-            cold = pos < cold_until;
-            if cold {
+            if pos < cold_until {
+                step = COLD_STEP;
                 let count = (end - pos).min(COLD_STEP);
-                match ahead.take() {
-                    Some((at, n, read)) if at == pos && n == count => drop(read.await),
-                    // Boxed: the cold path's state (a read op, a timer) stays out of the hot future.
-                    _ => Box::pin(warm(file, pos, count)).await,
+                let read = match ahead.take() {
+                    Some((at, n, read)) if at == pos && n == count => Some(read),
+                    _ => read_ahead(file, pos, count),
+                };
+                if let Some(read) = read {
+                    // A failed read is ignored: `sendfile` then reads the pages itself, or
+                    // reports the truncation.
+                    let _ = read.await;
                 }
                 let next = pos + count;
                 if next < end && next < cold_until {
                     let n = (end - next).min(COLD_STEP);
-                    if let Ok(dup) = file.try_clone() {
-                        let read = monoio::spawn_blocking(move || {
-                            sys::read_through(dup.as_raw_fd(), next, n)
-                        });
-                        ahead = Some((next, n, read));
-                    }
+                    ahead = read_ahead(file, next, n).map(|read| (next, n, read));
                 }
                 checked_to = next;
             } else {
+                step = MAX_PER_CALL;
                 checked_to = pos + probe;
             }
         }
-        let step = if cold { COLD_STEP } else { MAX_PER_CALL };
         // Never past the bytes just checked or warmed.
         let count = usize::try_from(checked_to - pos).expect("at most one step");
         match sys::sendfile(socket.fd(), file.as_raw_fd(), &mut pos, count) {
             Ok(0) => return Err(SendError::Truncated),
             Ok(n) => {
-                // Yield after every MAX_PER_CALL bytes, however many calls moved them: on a
+                // A turn after every step's worth of bytes, however many calls moved them: on a
                 // fast link each call may move a little less than asked and never hit EAGAIN,
-                // and without a yield the loop would keep the core (and the runtime's
+                // and without a turn the loop would keep the core (and the runtime's
                 // completion queue) to itself until the transfer ends.
                 since_yield += n as u64;
                 if since_yield >= step && pos < end {
@@ -140,12 +139,12 @@ pub fn resident(file: &File, offset: u64, len: u64) -> bool {
     sys::readable_now(fd, offset + len - 1).unwrap_or(true)
 }
 
-/// Brings a range into the page cache without blocking the worker thread and without copying
-/// it: [`sys::read_through`] runs on the worker's small pool of threads that may wait for the
-/// disk (`monoio::spawn_blocking`, as nginx's `aio threads`), on a duplicate of the descriptor.
-/// When it returns, every page of the range has been read. Failures are ignored: `sendfile`
-/// then reads the pages itself, or reports the truncation.
-pub async fn warm(file: &File, offset: u64, len: u64) {
-    let Ok(dup) = file.try_clone() else { return };
-    let _ = monoio::spawn_blocking(move || sys::read_through(dup.as_raw_fd(), offset, len)).await;
+/// Starts bringing a range into the page cache without blocking the worker thread and without
+/// copying it: [`sys::read_through`] runs on the worker's small pool of threads that may wait for
+/// the disk (`monoio::spawn_blocking`, as nginx's `aio threads`), on a duplicate of the
+/// descriptor. When the returned handle completes, every page of the range has been read. `None`
+/// when the descriptor cannot be duplicated.
+fn read_ahead(file: &File, offset: u64, len: u64) -> Option<ReadAhead> {
+    let dup = file.try_clone().ok()?;
+    Some(monoio::spawn_blocking(move || sys::read_through(dup.as_raw_fd(), offset, len)))
 }

@@ -51,7 +51,7 @@ fn probe() -> io::Result<()> {
     io_uring::IoUring::new(8).map(drop)
 }
 
-/// Threads per worker that wait for cold file pages (see `body::sendfile::warm`).
+/// Threads per worker that wait for cold file pages (see `body::sendfile`).
 const COLD_READ_THREADS: usize = 2;
 
 /// The worker's pool for `monoio::spawn_blocking`: threads that only wait for the disk, so the
@@ -73,8 +73,8 @@ where
                 .enable_timer()
                 .attach_thread_pool(cold_read_pool())
                 .build()?;
-            // Cold-file reads that the kernel cannot complete asynchronously run on io-wq
-            // threads; bound them per worker so a burst of cold requests cannot start dozens.
+            // Operations the kernel cannot complete inline run on io-wq threads; bound them per
+            // worker so a burst of them cannot start dozens.
             if let Err(e) = sys::limit_io_workers(IO_WORKERS, IO_WORKERS) {
                 debug!(error = %e, "could not cap io-wq workers (Linux < 5.15?)");
             }
