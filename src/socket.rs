@@ -17,6 +17,8 @@ use monoio::net::TcpStream;
 
 use crate::sys;
 
+mod turn;
+
 /// Why a response could not be sent in full. Every variant ends the connection.
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -106,10 +108,14 @@ impl Socket {
     /// that: monoio runs up to twice as many tasks as are queued before it polls its ring, and a
     /// transfer that yields goes straight back into the same queue, taking most of those turns
     /// (a 1 KiB stream beside back-to-back cached 1 GiB downloads waited 50–190 ms). On epoll
-    /// the runtime keeps readiness of its own and no poll goes through it: a plain yield.
+    /// the runtime answers a writability poll from readiness of its own without polling epoll;
+    /// there the turn waits for an event of the worker's own ([`turn`]).
     pub async fn take_turn(&self) -> Result<(), SendError> {
         if monoio::utils::is_legacy() {
-            yield_now().await;
+            if let Err(e) = turn::epoll_turn().await {
+                tracing::debug!("turn through epoll failed ({e}); yielding instead");
+                yield_now().await;
+            }
             Ok(())
         } else {
             self.writable().await
