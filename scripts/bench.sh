@@ -27,17 +27,21 @@
 #   wrk1k, wrk16k   the 1k and 16k scenarios with wrk (-t1 -c64) as an outside check of the client
 #   idle            10,000 idle keep-alive connections: server memory per connection
 #   hls             HLS viewers of the 5 Mbit/s rendition: most viewers with < 1 % late segments
-#   cold            a 1 KiB stream at a fixed rate, alone, beside downloads of the 1 GiB file
-#                   evicted from the page cache before each download, and beside downloads of
-#                   the same file cached: the stream's p99
+#   cold            a 1 KiB stream at a fixed rate, alone; beside direct-I/O reads of the 1 GiB
+#                   file on the client CPU only (the server untouched: what the disk's interrupts
+#                   and reads do to the client's own timing); beside downloads of the 1 GiB file
+#                   evicted from the page cache before each download; beside downloads of the
+#                   same file cached: the stream's p99, and with tcpdump the server's own p99 on
+#                   the wire (first request byte to first response byte, captured on lo)
 #   ceiling         loopback sendfile ceiling: the 1g scenario against a bare HTTP responder that
 #                   only calls sendfile(2) (scripts/bench/sendfile_ceiling.py), also on CPU 0
 #
 # Server CPU is utime + stime from /proc/PID/stat (the process line counts every thread; for
 # nginx, master and workers summed), read before and after each client run.
 #
-# Needs root only to install nginx when it is missing; the cold-cache scenario evicts just the
-# 1 GiB file with posix_fadvise(POSIX_FADV_DONTNEED) rather than dropping every cache
+# Needs root only to install nginx and tcpdump when they are missing and for the capture; the
+# cold-cache scenario evicts just the 1 GiB file with posix_fadvise(POSIX_FADV_DONTNEED), on the
+# client CPU, rather than dropping every cache
 # (`sync; echo 3 > /proc/sys/vm/drop_caches` would need root and slow every other process).
 # Everything stays on 127.0.0.1, every load is bounded by time, and only the processes this
 # script starts are stopped (by PID) when it exits. Run from anywhere; paths are repo-relative.
@@ -133,6 +137,10 @@ if [ -z "$NGINX" ]; then
   log "installing nginx from Debian (apt-get install nginx-light)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
   NGINX=/usr/sbin/nginx
+fi
+if ! command -v tcpdump >/dev/null && [ "$(id -u)" = 0 ]; then
+  log "installing tcpdump from Debian (for the cold scenario's on-the-wire latencies)"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q tcpdump >/dev/null
 fi
 
 # 4. Servers ----------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ Writes DIR/runs.json (every run), DIR/summary.json (medians, ratios, targets), D
 (printed too), raw client JSON under DIR/raw/ and latency plots under DIR/plots/.
 """
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -30,6 +31,14 @@ from pathlib import Path
 
 HZ = os.sysconf("SC_CLK_TCK")
 HERE = Path(__file__).resolve().parent
+
+
+def _wire_module():
+    """loadtest/scripts/wire-latency.py (its request-to-response pairing of a capture)."""
+    spec = importlib.util.spec_from_file_location("wire_latency", HERE.parents[1] / "loadtest/scripts/wire-latency.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 MODES = {
     # hls_playlist: index.m3u8 has 10 segments (20 s), short.m3u8 the first 4 (8 s).
@@ -91,6 +100,7 @@ class Bench:
         self.runs: list[dict] = []
         self.nginx_max_1k: list[float] = []
         self.loaded = False  # any load other than idle has run
+        self.wire = None  # the wire-latency module once found usable, False if not
 
     # ---- running clients ------------------------------------------------------------------
     def pinned(self, cmd: list[str]) -> list[str]:
@@ -106,20 +116,60 @@ class Bench:
         if not srv.alive():
             sys.exit(f"bench: {srv.name} died during {what}; its log is in {self.out}/{srv.name}.log")
 
-    def load(self, scenario: str, srv: Server, rnd: int, args: list, secs: float | None = None, warm=True) -> dict:
-        """One warm-up run and one measured run of ringcast-load; returns the record."""
+    def load(self, scenario: str, srv: Server, rnd: int, args: list, secs: float | None = None, warm=True,
+             wire=False) -> dict:
+        """One warm-up run and one measured run of ringcast-load; returns the record. With `wire`,
+        the measured run is captured on `lo` (when tcpdump is there) and the record gets the
+        server's own latency: first request byte to first response byte, on the wire."""
         secs = secs or self.m["secs"]
         if warm:
             self.run([self.a.load, "-q", "-d", f"{self.m['warm']}s"] + args, timeout=self.m["warm"] + 60)
         path = self.out / "raw" / f"{scenario}-{srv.name}-r{rnd}.json"
+        capture = self.capture(srv, self.out / "raw" / f"{scenario}-{srv.name}-r{rnd}.pcap") if wire else None
         c0 = srv.cpu_s()
-        self.run([self.a.load, "-q", "-d", f"{secs}s", "--json", path] + args, timeout=secs + 60)
-        c1 = srv.cpu_s()
+        try:
+            self.run([self.a.load, "-q", "-d", f"{secs}s", "--json", path] + args, timeout=secs + 60)
+        finally:
+            c1 = srv.cpu_s()
+            wire_us = capture() if capture else None
         self.check_alive(srv, scenario)
         d = json.loads(path.read_text())
+        extra = {}
+        if wire_us:
+            extra = {f"wire_{k}_ms": pct(wire_us, q) / 1000 for k, q in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))}
         return self.record(scenario, srv, rnd, c1 - c0, d["requests"], d["errors"], d["bytes"], d["duration_s"],
                            d["rate_achieved"], d["latency_us"], path, missed=d.get("missed", 0),
-                           client_cpu_us_per_req=d.get("client_cpu_us_per_request"))
+                           client_cpu_us_per_req=d.get("client_cpu_us_per_request"), **extra)
+
+    def capture(self, srv: Server, pcap: Path):
+        """Starts tcpdump on `lo` for the request and response packets of `srv`'s port (pinned to
+        the client CPU; the timestamps are taken by the kernel as packets are sent). Returns a
+        function that stops it and returns the latencies in µs, or None without tcpdump or root."""
+        if self.wire is None:
+            if not shutil.which("tcpdump") or os.geteuid() != 0:
+                print("bench: no tcpdump or not root: no on-the-wire latencies", file=sys.stderr)
+                self.wire = False
+            else:
+                self.wire = _wire_module()
+        if not self.wire:
+            return None
+        port = int(srv.url.rsplit(":", 1)[1].split("/")[0])
+        # Packets with a payload and below 2000 bytes: the small requests and their responses,
+        # not the bulk transfers' segments nor their bare ACKs.
+        p = subprocess.Popen(self.pinned(["tcpdump", "-i", "lo", "-s", "96", "-B", "65536", "-w", pcap,
+                                          f"tcp port {port} and greater 80 and less 2000"]),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+        def stop():
+            time.sleep(0.3)
+            p.terminate()
+            p.wait(timeout=10)
+            try:
+                return self.wire.wire_latencies(pcap, port)
+            finally:
+                pcap.unlink(missing_ok=True)
+        return stop
 
     def record(self, scenario, srv, rnd, cpu, requests, errors, nbytes, secs, rate, lat, path, **extra) -> dict:
         r = {
@@ -242,27 +292,67 @@ class Bench:
         self.runs.append({"scenario": "hls", "server": srv.name, "round": rnd, "max_viewers_ok": best})
 
     def sc_cold(self, name, srv, rnd):
-        """A 1 KiB stream at a fixed rate, alone, then beside downloads of an evicted 1 GiB file,
-        then beside downloads of the same file cached."""
+        """A 1 KiB stream at a fixed rate, alone; beside direct-I/O reads of the 1 GiB file on the
+        client CPU only (the server untouched: what the disk alone does to the client's timing);
+        beside downloads of the 1 GiB file evicted first; beside downloads of it cached."""
         rate = min(2000, round(self.nginx_max() * 0.25))
         small = ["-R", str(rate), "-c", "16", f"{srv.url}/1k.bin"]
         secs = self.m["cold_secs"]
-        self.load("cold-alone", srv, rnd, small, secs=secs)
+        self.load("cold-alone", srv, rnd, small, secs=secs, wire=True)
+        self.beside_disk(srv, rnd, small, secs)
         for scenario, evict in (("cold-beside", True), ("hot-beside", False)):
             self.beside_downloads(scenario, srv, rnd, small, secs, evict)
+
+    def beside(self, scenario, srv, rnd, small, secs, work) -> dict:
+        """Runs the small stream while `work(stop)` runs in a thread pinned to the client CPU."""
+        stop = threading.Event()
+
+        def pinned_work():
+            os.sched_setaffinity(0, {self.a.client_cpu})  # this thread only
+            work(stop)
+
+        t = threading.Thread(target=pinned_work)
+        t.start()
+        time.sleep(0.2)  # the work is under way
+        try:
+            return self.load(scenario, srv, rnd, small, secs=secs, warm=False, wire=True)
+        finally:
+            stop.set()
+            t.join()
+
+    def beside_disk(self, srv, rnd, small, secs):
+        """The stream beside back-to-back direct-I/O reads of the 1 GiB file on the client CPU."""
+        done = {"bytes": 0, "secs": 0.0}
+
+        def reads(stop):
+            t0 = time.monotonic()
+            while not stop.is_set():
+                p = subprocess.run(self.pinned(["nice", "-n", "19", "dd", f"if={Path(self.a.www) / '1g.bin'}",
+                                                "of=/dev/null", "bs=1M", "iflag=direct", "status=none"]),
+                                   stderr=subprocess.PIPE, text=True, timeout=120)
+                if p.returncode != 0:
+                    print(f"bench: direct reads failed, none beside this run: {p.stderr.strip()}", file=sys.stderr)
+                    break
+                done["bytes"] += 1 << 30
+            done["secs"] = time.monotonic() - t0
+
+        r = self.beside("disk-beside", srv, rnd, small, secs, reads)
+        r["disk_mb_per_s"] = done["bytes"] / done["secs"] / 1e6 if done["secs"] else 0.0
+        print(f"bench: disk-beside {srv.name:8} r{rnd}: direct reads on the client CPU at "
+              f"{r['disk_mb_per_s']:.0f} MB/s", file=sys.stderr)
 
     def beside_downloads(self, scenario, srv, rnd, small, secs, evict):
         """Runs the small stream while 1 GiB downloads run back to back (evicted first or not)."""
         big = self.out / "raw" / f"{scenario}-big-{srv.name}-r{rnd}.json"
-        stop = threading.Event()
         done = {"downloads": 0, "bytes": 0, "secs": 0.0, "errors": 0}
 
-        def downloads():
+        def downloads(stop):
             fd = os.open(Path(self.a.www) / "1g.bin", os.O_RDONLY)
             try:
                 while not stop.is_set():
                     if evict:
-                        # Evict only this file from the page cache (clean pages are dropped).
+                        # Evict only this file from the page cache (clean pages are dropped), on
+                        # the client CPU: freeing 1 GiB of pages is not the server's work.
                         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
                     t0 = time.monotonic()
                     self.run([self.a.load, "-q", "--discard", "-c", "1", "--requests", "1", "--timeout", "60s",
@@ -276,15 +366,8 @@ class Bench:
                 os.close(fd)
 
         if not evict:
-            subprocess.run(["cat", str(Path(self.a.www) / "1g.bin")], stdout=subprocess.DEVNULL, check=True)
-        t = threading.Thread(target=downloads)
-        t.start()
-        time.sleep(0.2)  # the first download is under way
-        try:
-            r = self.load(scenario, srv, rnd, small, secs=secs, warm=False)
-        finally:
-            stop.set()
-            t.join()
+            subprocess.run(self.pinned(["cat", Path(self.a.www) / "1g.bin"]), stdout=subprocess.DEVNULL, check=True)
+        r = self.beside(scenario, srv, rnd, small, secs, downloads)
         r.update({"cold_downloads": done["downloads"], "cold_errors": done["errors"],
                   "cold_mb_per_s": done["bytes"] / done["secs"] / 1e6 if done["secs"] else 0.0})
         kind = "cold" if evict else "cached"
@@ -328,6 +411,10 @@ def med(runs, scenario, server, key):
     return statistics.median(vals) if vals else None
 
 
+def pct(values, q):
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
 def fmt(v, digits=1):
     if v is None:
         return "–"
@@ -368,11 +455,17 @@ ROWS = [
     ("idle", "idle keep-alive: bytes/connection", "bytes_per_connection", 0, True),
     ("hls", "HLS 5 Mbit/s: most viewers with < 1 % late", "max_viewers_ok", 0, False),
     ("cold-alone", "1 KiB stream alone: p99 ms", "p99_ms", 3, True),
+    ("cold-alone", "1 KiB stream alone: server's own p99 ms (wire)", "wire_p99_ms", 3, True),
+    ("disk-beside", "1 KiB stream beside direct disk reads on the client CPU only: p99 ms", "p99_ms", 3, True),
+    ("disk-beside", "beside disk reads: server's own p99 ms (wire)", "wire_p99_ms", 3, True),
+    ("disk-beside", "direct disk reads: MB/s", "disk_mb_per_s", 0, False),
     ("cold-beside", "1 KiB stream beside cold 1 GiB: p99 ms", "p99_ms", 3, True),
     ("cold-beside", "beside cold 1 GiB: p99.9 ms", "p999_ms", 3, True),
+    ("cold-beside", "beside cold 1 GiB: server's own p99 ms (wire)", "wire_p99_ms", 3, True),
     ("cold-beside", "cold 1 GiB downloads: MB/s", "cold_mb_per_s", 0, False),
     ("hot-beside", "1 KiB stream beside cached 1 GiB: p99 ms", "p99_ms", 3, True),
     ("hot-beside", "beside cached 1 GiB: p99.9 ms", "p999_ms", 3, True),
+    ("hot-beside", "beside cached 1 GiB: server's own p99 ms (wire)", "wire_p99_ms", 3, True),
     ("hot-beside", "cached 1 GiB downloads: MB/s", "cold_mb_per_s", 0, False),
 ]
 
@@ -413,6 +506,16 @@ def report(runs: list[dict], out: Path, load: str) -> dict:
             lines.append(f"| 1 GiB as % of the ceiling | {rc / c * 100:.0f} % | {ng / c * 100:.0f} % | |")
         summary["ceiling_mb_per_s"] = c
 
+    # The cold target compares each server with itself: p99 beside cold downloads ÷ p99 alone.
+    for key, how in (("p99_ms", "client"), ("wire_p99_ms", "server's own, wire")):
+        for sc, what in (("disk-beside", "disk reads on the client CPU"), ("cold-beside", "cold downloads"),
+                         ("hot-beside", "cached downloads")):
+            rc = [med(runs, sc, s, key) for s in ("ringcast", "nginx")]
+            alone = [med(runs, "cold-alone", s, key) for s in ("ringcast", "nginx")]
+            if all(v is not None for v in rc + alone) and all(alone):
+                b = [v / a for v, a in zip(rc, alone)]
+                lines.append(f"| p99 beside {what} ÷ alone ({how}) | {b[0]:.2f}× | {b[1]:.2f}× | |")
+
     def ratio(sc, key):
         rc, ng = med(runs, sc, "ringcast", key), med(runs, sc, "nginx", key)
         return rc / ng if rc is not None and ng else None
@@ -425,6 +528,11 @@ def report(runs: list[dict], out: Path, load: str) -> dict:
         ("p99 at 50 % of nginx's max ≤ 0.8× nginx", ratio("rate50", "p99_ms"), 0.8, True),
         ("p99.9 at 50 % of nginx's max ≤ 0.8× nginx", ratio("rate50", "p999_ms"), 0.8, True),
     ]
+    for key, how in (("p99_ms", "client"), ("wire_p99_ms", "server's own, on the wire")):
+        beside, alone = med(runs, "cold-beside", "ringcast", key), med(runs, "cold-alone", "ringcast", key)
+        if beside is not None and alone:
+            checks.append((f"1 KiB p99 beside cold downloads ≤ 2× alone ({how}; ×, not a ratio to nginx)",
+                           beside / alone, 2.0, True))
     if ceiling and med(runs, "1g", "ringcast", "mb_per_s"):
         checks.append(("1 GiB throughput ≥ 0.9× the loopback sendfile ceiling",
                        med(runs, "1g", "ringcast", "mb_per_s") / statistics.median(ceiling), 0.9, False))
@@ -449,8 +557,8 @@ def report(runs: list[dict], out: Path, load: str) -> dict:
 def plots(runs, out: Path, load: str):
     """One latency plot per scenario: the run nearest the median req/s of each server."""
     groups = {}
-    for sc in ("1k", "16k", "256k", "1g", "ranges", "rate50", "rate90", "cold-alone", "cold-beside",
-               "hot-beside"):
+    for sc in ("1k", "16k", "256k", "1g", "ranges", "rate50", "rate90", "cold-alone", "disk-beside",
+               "cold-beside", "hot-beside"):
         for srv in ("ringcast", "nginx"):
             rs = [r for r in runs if r["scenario"] == sc and r["server"] == srv and r.get("raw", "").endswith(".json")]
             if not rs:
@@ -459,7 +567,7 @@ def plots(runs, out: Path, load: str):
             pick = min(rs, key=lambda r: abs(r["req_per_s"] - m))
             dst = out / "plots" / f"{srv}-{sc}.json"
             shutil.copy(pick["raw"], dst)
-            key = "cold" if sc.startswith("cold") or sc == "hot-beside" else sc
+            key = "cold" if sc.startswith("cold") or sc.endswith("-beside") else sc
             groups.setdefault(key, []).append(dst)
     for key, files in groups.items():
         if len(files) < 2:
