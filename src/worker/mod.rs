@@ -3,8 +3,8 @@
 //! Start-up binds every listener in the main thread (the first one picks the port when the
 //! address has port 0; the others join its `SO_REUSEPORT` group), then hands one listener to
 //! each worker thread, so the `listening on` line is printed only once every worker accepts.
-//! Shutdown: the main thread takes SIGINT/SIGTERM with `sigwait`, sets one flag that each worker
-//! polls off the request path; a worker then wakes its idle connections, accepts what is
+//! Shutdown: the main thread takes SIGINT/SIGTERM with `sigwait` and triggers one `Shutdown`
+//! that wakes a task of each worker (no polling, see `shutdown`); a worker then wakes its idle connections, accepts what is
 //! already queued on its listener and closes it (so a restart on the same address resets no
 //! one, see `listener::close_gracefully`), and waits up to the drain timeout for busy
 //! connections before its runtime ends. SIGUSR1 reopens the access log.
@@ -14,11 +14,11 @@
 
 mod listener;
 mod runtime;
+mod shutdown;
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -36,9 +36,6 @@ use crate::sys;
 /// How often expired connection deadlines are fired: the resolution of the keep-alive and head
 /// timeouts.
 const DEADLINE_SWEEP: Duration = Duration::from_millis(100);
-
-/// How often a worker looks at the shutdown flag.
-const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
 /// Runs the server until SIGINT or SIGTERM, then drains and returns.
 pub fn run(config: Config) -> anyhow::Result<()> {
@@ -66,7 +63,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let access = access_log::Writer::start(&config.access_log, config.log_format)
         .with_context(|| format!("opening the access log {}", config.access_log))?;
     let config = Arc::new(config);
-    let shutdown = Arc::new(AtomicBool::new(false));
+    let shutdown = Arc::new(shutdown::Shutdown::default());
 
     let settled = Settled { workers, driver, cpus: &cpus, listen: local, metrics: metrics_addr };
     info!("starting with this configuration:\n{}", startup_block(&config, &settled));
@@ -129,7 +126,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         info!(signal = sig, drain_timeout = ?config.drain_timeout, "shutting down: draining");
         break;
     }
-    shutdown.store(true, Ordering::Release);
+    shutdown.trigger();
     for h in handles {
         if h.join().is_err() {
             error!("a worker panicked");
@@ -252,7 +249,7 @@ async fn worker_main(
     root: Root,
     std_listener: std::net::TcpListener,
     observer: Observer,
-    shutdown: Arc<AtomicBool>,
+    shutdown: Arc<shutdown::Shutdown>,
     ready: mpsc::Sender<Result<usize, String>>,
 ) {
     let listener = match listener::Listener::new(std_listener) {
@@ -272,9 +269,7 @@ async fn worker_main(
 
     let (stop, stop_handle) = listener::stop_switch();
     monoio::spawn(async move {
-        while !shutdown.load(Ordering::Acquire) {
-            monoio::time::sleep(SHUTDOWN_POLL).await;
-        }
+        shutdown.wait().await;
         stop.stop();
     });
     listener::accept_loop(&listener, &ctx, stop_handle).await;
