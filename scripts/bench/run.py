@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 HZ = os.sysconf("SC_CLK_TCK")
 HERE = Path(__file__).resolve().parent
@@ -136,7 +137,8 @@ class Bench:
         d = json.loads(path.read_text())
         extra = {}
         if wire_us:
-            extra = {f"wire_{k}_ms": pct(wire_us, q) / 1000 for k, q in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))}
+            extra = {f"wire_{k}_ms": self.wire.pct(wire_us, q) / 1000
+                     for k, q in (("p50", 0.5), ("p99", 0.99), ("p999", 0.999))}
         return self.record(scenario, srv, rnd, c1 - c0, d["requests"], d["errors"], d["bytes"], d["duration_s"],
                            d["rate_achieved"], d["latency_us"], path, missed=d.get("missed", 0),
                            client_cpu_us_per_req=d.get("client_cpu_us_per_request"), **extra)
@@ -153,7 +155,7 @@ class Bench:
                 self.wire = _wire_module()
         if not self.wire:
             return None
-        port = int(srv.url.rsplit(":", 1)[1].split("/")[0])
+        port = urlparse(srv.url).port
         # Packets with a payload and below 2000 bytes: the small requests and their responses,
         # not the bulk transfers' segments nor their bare ACKs.
         p = subprocess.Popen(self.pinned(["tcpdump", "-i", "lo", "-s", "96", "-B", "65536", "-w", pcap,
@@ -409,10 +411,6 @@ class Bench:
 def med(runs, scenario, server, key):
     vals = [r[key] for r in runs if r["scenario"] == scenario and r["server"] == server and r.get(key) is not None]
     return statistics.median(vals) if vals else None
-
-
-def pct(values, q):
-    return values[min(len(values) - 1, int(q * len(values)))]
 
 
 def fmt(v, digits=1):

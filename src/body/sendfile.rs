@@ -1,9 +1,9 @@
 //! The sendfile strategy: page cache → socket with `sendfile(2)` on the non-blocking socket.
 //!
 //! Each call is capped at [`MAX_PER_CALL`] (as nginx's `sendfile_max_chunk`) and the task takes a
-//! turn (`Socket::take_turn`) after every [`MAX_PER_CALL`] bytes sent, so one client on a fast
-//! link cannot monopolise the worker; the loop also carries transfers past the kernel's ~2 GiB
-//! per-call limit. `EAGAIN` waits for
+//! turn (`Socket::take_turn`) after every step of bytes sent ([`MAX_PER_CALL`], [`COLD_STEP`]
+//! while a range is cold), so one client on a fast link cannot monopolise the worker; the loop
+//! also carries transfers past the kernel's ~2 GiB per-call limit. `EAGAIN` waits for
 //! writability, bounded by the send timeout. A zero return before the planned end means the file
 //! was truncated under us: the connection is closed (the `Content-Length` is already promised).
 //!

@@ -107,9 +107,8 @@ async fn tick(watched: &UnixStream, poke: RawFd) -> io::Result<()> {
         return result;
     }
     sys::send(poke, b"t", false)?;
-    wait.await?;
-    drain(watched.as_raw_fd());
-    Ok(())
+    // The byte stays in the pair until the next tick drains it.
+    wait.await
 }
 
 /// Reads whatever bytes are in the pair.

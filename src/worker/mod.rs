@@ -4,10 +4,10 @@
 //! address has port 0; the others join its `SO_REUSEPORT` group), then hands one listener to
 //! each worker thread, so the `listening on` line is printed only once every worker accepts.
 //! Shutdown: the main thread takes SIGINT/SIGTERM with `sigwait` and triggers one `Shutdown`
-//! that wakes a task of each worker (no polling, see `shutdown`); a worker then wakes its idle connections, accepts what is
-//! already queued on its listener and closes it (so a restart on the same address resets no
-//! one, see `listener::close_gracefully`), and waits up to the drain timeout for busy
-//! connections before its runtime ends. SIGUSR1 reopens the access log.
+//! that wakes a task of each worker (no polling, see `shutdown`); a worker then wakes its idle
+//! connections, accepts what is already queued on its listener and closes it (so a restart on
+//! the same address resets no one, see `listener::close_gracefully`), and waits up to the drain
+//! timeout for busy connections before its runtime ends. SIGUSR1 reopens the access log.
 //!
 //! Around the workers: the metrics listener (its own thread, reading the per-worker counters)
 //! and the access-log writer (its own thread, fed whole buffers by the workers).
