@@ -28,6 +28,7 @@ use std::rc::Rc;
 
 use bytes::Bytes;
 use clap::ValueEnum;
+use smallvec::SmallVec;
 
 use crate::socket::{SendError, Socket};
 
@@ -61,6 +62,11 @@ pub const INLINE_MAX: u64 = 16 * 1024;
 /// two extra `setsockopt` calls cost more than they save (the head already goes with
 /// `MSG_MORE`).
 pub const CORK_MIN: u64 = 256 * 1024;
+
+/// Bodies held in memory up to this size are copied behind the head and leave in one `send`:
+/// copying a few KiB costs less than the kernel's `sendmsg` spends on an I/O vector (copying in
+/// the message header and the vector). See docs/benchmarks.md.
+pub const COPY_BEHIND_HEAD_MAX: u64 = 4 * 1024;
 
 /// The mechanism for one file range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,13 +107,16 @@ pub enum Segment {
     },
 }
 
+/// The pieces of a body.
+pub type Segments = SmallVec<[Segment; 1]>;
+
 /// A response body.
 #[derive(Debug, Default)]
 pub struct Body {
     /// The file the [`Segment::File`] pieces refer to (shared with the file cache).
     pub file: Option<Rc<File>>,
-    /// The pieces, in order.
-    pub segments: Vec<Segment>,
+    /// The pieces, in order; one (a whole file or a single range) is held inline.
+    pub segments: Segments,
 }
 
 impl Body {
@@ -118,7 +127,7 @@ impl Body {
 
     /// A body of bytes held in memory.
     pub fn bytes(bytes: impl Into<Bytes>) -> Self {
-        Self { file: None, segments: vec![Segment::Bytes(bytes.into())] }
+        Self { file: None, segments: smallvec::smallvec![Segment::Bytes(bytes.into())] }
     }
 
     /// Total length in bytes.
@@ -138,14 +147,22 @@ impl Body {
     }
 }
 
-/// Bytes waiting to be sent together in one `sendmsg`.
+/// Bytes waiting to be sent together in one `sendmsg`: the response head (kept as the vector it
+/// was written into), then pieces of the body. Inline up to a few pieces, so the common
+/// response (head and one piece) allocates nothing here.
 #[derive(Debug, Default)]
 pub struct Queue {
-    parts: Vec<Bytes>,
+    head: Vec<u8>,
+    parts: SmallVec<[Bytes; 2]>,
     len: usize,
 }
 
 impl Queue {
+    /// A queue holding `head`.
+    pub fn with_head(head: Vec<u8>) -> Self {
+        Self { len: head.len(), head, parts: SmallVec::new() }
+    }
+
     /// Queues `b`.
     pub fn push(&mut self, b: Bytes) {
         self.len += b.len();
@@ -172,9 +189,15 @@ impl Queue {
         tail: Option<IoSlice<'_>>,
         more: bool,
     ) -> Result<(), SendError> {
-        let mut slices: Vec<IoSlice<'_>> = self.parts.iter().map(|b| IoSlice::new(b)).collect();
+        let mut slices: SmallVec<[IoSlice<'_>; 4]> = SmallVec::new();
+        if !self.head.is_empty() {
+            slices.push(IoSlice::new(&self.head));
+        }
+        slices.extend(self.parts.iter().map(|b| IoSlice::new(b)));
         slices.extend(tail);
         socket.write_vectored_all(&mut slices, more).await?;
+        drop(slices);
+        self.head.clear();
         self.parts.clear();
         self.len = 0;
         Ok(())
@@ -190,12 +213,23 @@ pub async fn send(
     head_only: bool,
     strategy: Strategy,
 ) -> Result<u64, SendError> {
-    let mut queue = Queue::default();
-    queue.push(Bytes::from(head));
     if head_only {
-        queue.flush(socket, None, false).await?;
+        socket.write_all(&head, false).await?;
         return Ok(0);
     }
+    let body_len = body.len();
+    if body.file.is_none() && body_len <= COPY_BEHIND_HEAD_MAX {
+        // Bytes only (a body without a file has no file segments).
+        let mut head = head;
+        for segment in &body.segments {
+            if let Segment::Bytes(b) = segment {
+                head.extend_from_slice(b);
+            }
+        }
+        socket.write_all(&head, false).await?;
+        return Ok(body_len);
+    }
+    let mut queue = Queue::with_head(head);
     // Bulk mechanisms run corked (as nginx's `tcp_nopush`): TCP then sends only full segments
     // instead of pushing a partial one at the end of every call, which costs measurably more
     // CPU per byte on a fast link. Uncorked when the response is out (or abandoned).

@@ -8,16 +8,20 @@
 //! what the expiry means (close quietly, or 408 for a head that did not arrive in time).
 //! Draining uses the same path to wake idle connections at once.
 //!
+//! Descriptors are hashed with FxHash: they are small numbers the kernel picks, not keys a
+//! client chooses, and this map is touched twice for every request.
+//!
 //! Entries are never removed from the heap early: disarming removes the map entry, and the
 //! sweeper skips heap entries whose token is no longer armed (so a reused descriptor number is
 //! never woken by an old deadline).
 
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::os::fd::RawFd;
 
 use monoio::time::Instant;
+use rustc_hash::FxHashMap;
 
 use crate::sys;
 
@@ -39,7 +43,7 @@ pub enum Wait {
 pub struct Deadlines {
     epoch: Instant,
     next_token: Cell<u32>,
-    armed: RefCell<HashMap<RawFd, (u32, Wait)>>,
+    armed: RefCell<FxHashMap<RawFd, (u32, Wait)>>,
     heap: RefCell<BinaryHeap<Reverse<(u64, u32, RawFd)>>>,
 }
 

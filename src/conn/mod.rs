@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use monoio::net::TcpStream;
 use monoio::time::Instant;
+use smallvec::SmallVec;
 use tracing::{debug, info};
 
 use crate::body;
@@ -137,6 +138,9 @@ enum Job {
     Reject(ParseError),
 }
 
+/// The jobs one read produced: almost always one (pipelining is rare), held inline.
+type Jobs = SmallVec<[Job; 1]>;
+
 /// Per-connection state between reads.
 struct Conn {
     /// Unparsed bytes of the next request(s).
@@ -185,7 +189,7 @@ async fn run(
 ) -> Result<(), SendError> {
     let accepted = Instant::now();
     let mut head_started: Option<Instant> = None;
-    loop {
+    let deadline = loop {
         let keepalive = conn.pending.is_empty() && conn.discard == 0 && conn.served > 0;
         if keepalive && ctx.draining.get() {
             return Ok(());
@@ -204,16 +208,10 @@ async fn run(
         }
         let jobs = match receive(ctx, socket, conn) {
             Ok(Some(jobs)) => jobs,
-            Ok(None) => {
-                // End of stream: the client closed, or a deadline fired and shut our read side.
-                if !conn.pending.is_empty() && Instant::now() >= deadline {
-                    // RFC 9110 §15.5.9: a head that did not arrive in time.
-                    info!(%peer, timeout = ?ctx.config.header_timeout, "request head timed out");
-                    record::conn_error(crate::metrics::ConnError::HeaderTimeout);
-                    Box::pin(request_timeout(ctx, socket)).await;
-                }
-                return Ok(());
-            }
+            // End of stream: the client closed, or a deadline fired and shut our read side.
+            // (Handled after the loop: an await inside this match would keep the received jobs'
+            // space in every idle connection's task.)
+            Ok(None) => break deadline,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => return Err(SendError::io("recv", e)),
         };
@@ -224,16 +222,37 @@ async fn run(
             }
             continue;
         }
-        for job in jobs {
-            // Boxed: the answering state (plan, body, send) is large and lives only while a
-            // response is being sent; unboxed it would sit in every idle connection's task.
-            if !Box::pin(answer(ctx, socket, job, peer)).await? {
-                return Ok(());
-            }
-            conn.served += 1;
+        // Boxed: the answering state (the jobs, plan, body, send) is large and lives only while
+        // responses are being sent; unboxed it would sit in every idle connection's task.
+        if !Box::pin(answer_all(ctx, socket, conn, jobs, peer)).await? {
+            return Ok(());
         }
         head_started = if conn.pending.is_empty() { None } else { Some(Instant::now()) };
+    };
+    if !conn.pending.is_empty() && Instant::now() >= deadline {
+        // RFC 9110 §15.5.9: a head that did not arrive in time.
+        info!(%peer, timeout = ?ctx.config.header_timeout, "request head timed out");
+        record::conn_error(crate::metrics::ConnError::HeaderTimeout);
+        Box::pin(request_timeout(ctx, socket)).await;
     }
+    Ok(())
+}
+
+/// Answers `jobs` in order. `Ok(false)` when the connection must close now.
+async fn answer_all(
+    ctx: &Context,
+    socket: &Socket,
+    conn: &mut Conn,
+    jobs: Jobs,
+    peer: &SocketAddr,
+) -> Result<bool, SendError> {
+    for job in jobs {
+        if !answer(ctx, socket, job, peer).await? {
+            return Ok(false);
+        }
+        conn.served += 1;
+    }
+    Ok(true)
 }
 
 /// Answers one job. `Ok(false)` when the connection must close now.
@@ -301,14 +320,14 @@ async fn request_timeout(ctx: &Context, socket: &Socket) {
 }
 
 /// Receives what is there and parses every complete request in it. `None` at end of stream.
-fn receive(ctx: &Context, socket: &Socket, conn: &mut Conn) -> io::Result<Option<Vec<Job>>> {
+fn receive(ctx: &Context, socket: &Socket, conn: &mut Conn) -> io::Result<Option<Jobs>> {
     let mut buf = ctx.recv_buf.borrow_mut();
     let n = socket.try_recv(&mut buf)?;
     if n == 0 {
         return Ok(None);
     }
     let limits = ctx.limits();
-    let mut jobs = Vec::new();
+    let mut jobs = Jobs::new();
     if conn.pending.is_empty() {
         let consumed = parse_all(&buf[..n], conn, &limits, ctx.config.max_discard_bytes, &mut jobs);
         conn.pending.extend_from_slice(&buf[consumed..n]);
@@ -333,7 +352,7 @@ fn parse_all(
     conn: &mut Conn,
     limits: &Limits,
     max_discard: u64,
-    jobs: &mut Vec<Job>,
+    jobs: &mut Jobs,
 ) -> usize {
     let mut at = 0;
     loop {

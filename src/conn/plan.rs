@@ -8,10 +8,11 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use monoio::time::Instant;
+use smallvec::smallvec;
 
 use tracing::{debug, info, warn};
 
-use crate::body::{Body, Segment};
+use crate::body::{self, Body, Segment, Segments};
 use crate::conn::Context;
 use crate::fs::cache::{CachedFile, Lookup};
 use crate::fs::path::{self, PathError};
@@ -125,7 +126,7 @@ pub fn plan(ctx: &Context, req: &Request, close: bool) -> Plan {
 struct Representation {
     entry: Rc<CachedFile>,
     /// The path the media type and caching rules are looked up by (the original name).
-    path: String,
+    path: Rc<str>,
     /// The content coding of a precompressed variant.
     coding: Option<Coding>,
     /// The response varies with `Accept-Encoding` (a precompressible type).
@@ -136,7 +137,7 @@ struct Representation {
 /// (RFC 9110 §12.5.3); ranges and validators then apply to that variant, the representation
 /// actually sent.
 fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) -> Representation {
-    let path = String::from_utf8_lossy(&entry.path).into_owned();
+    let path = Rc::clone(&entry.name);
     let vary_encoding = ctx.config.precompressed && encoding::precompressible(&path);
     if let (true, Some(accept)) = (vary_encoding, req.fields.accept_encoding.as_deref()) {
         let accepted = encoding::parse_accept_encoding(accept);
@@ -170,7 +171,7 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     let last_modified = entry.last_modified.as_str();
     let content_type = ctx.mime.lookup(&path);
     // Fields every answer about this representation carries (200, 206, 304; RFC 9110 §15.4.5).
-    let mut common = Vec::with_capacity(160);
+    let mut common = Vec::new();
     if let Some(cc) = ctx.cache.lookup(&path) {
         push_field(&mut common, "Cache-Control", cc);
     }
@@ -220,16 +221,22 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     let multi = matches!(decision, RangeDecision::Multi(_));
     let (status, mut head, body) = match decision {
         RangeDecision::Full => {
-            let mut head = HeadWriter::new(Status::Ok, ctx.date.borrow_mut().now());
+            let room = head_room(ctx, &entry, len);
+            let mut head = HeadWriter::with_room(Status::Ok, ctx.date.borrow_mut().now(), room);
             head.content_length(len).field("Content-Type", content_type);
-            (Status::Ok, head, file_body(ctx, &entry, vec![Segment::File { offset: 0, len }]))
+            (Status::Ok, head, file_body(ctx, &entry, smallvec![Segment::File { offset: 0, len }]))
         }
         RangeDecision::Single(r) => {
-            let mut head = HeadWriter::new(Status::PartialContent, ctx.date.borrow_mut().now());
+            let room = head_room(ctx, &entry, r.len);
+            let mut head = {
+                let mut date = ctx.date.borrow_mut();
+                HeadWriter::with_room(Status::PartialContent, date.now(), room)
+            };
             head.content_length(r.len)
                 .field("Content-Type", content_type)
                 .field("Content-Range", &r.content_range(len));
-            let body = file_body(ctx, &entry, vec![Segment::File { offset: r.start, len: r.len }]);
+            let body =
+                file_body(ctx, &entry, smallvec![Segment::File { offset: r.start, len: r.len }]);
             (Status::PartialContent, head, body)
         }
         RangeDecision::Multi(ranges) => {
@@ -303,20 +310,30 @@ fn write_cors(ctx: &Context, req: &Request, out: &mut Vec<u8>) {
 
 /// The body for `segments` of a cached file: slices of its cached content when it has some and
 /// the strategy allows (no syscall but the send), else ranges of its descriptor.
-fn file_body(ctx: &Context, entry: &CachedFile, segments: Vec<Segment>) -> Body {
+/// Room to reserve in the head for a body of `len` bytes that [`file_body`] takes from the
+/// cached content and `body::send` copies behind the head.
+fn head_room(ctx: &Context, entry: &CachedFile, len: u64) -> usize {
+    let copied = entry.content.is_some()
+        && ctx.config.body_strategy.uses_cached_content()
+        && len <= body::COPY_BEHIND_HEAD_MAX;
+    if copied {
+        usize::try_from(len).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+fn file_body(ctx: &Context, entry: &CachedFile, segments: Segments) -> Body {
     match &entry.content {
         Some(content) if ctx.config.body_strategy.uses_cached_content() => {
-            let segments = segments
-                .into_iter()
-                .map(|s| match s {
-                    Segment::File { offset, len } => {
-                        let start = usize::try_from(offset).expect("cached content offset");
-                        let end = start + usize::try_from(len).expect("cached content length");
-                        Segment::Bytes(content.slice(start..end))
-                    }
-                    bytes => bytes,
-                })
-                .collect();
+            let mut segments = segments;
+            for s in &mut segments {
+                if let Segment::File { offset, len } = *s {
+                    let start = usize::try_from(offset).expect("cached content offset");
+                    let end = start + usize::try_from(len).expect("cached content length");
+                    *s = Segment::Bytes(content.slice(start..end));
+                }
+            }
             Body { file: None, segments }
         }
         _ => Body { file: Some(Rc::clone(&entry.file)), segments },

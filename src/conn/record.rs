@@ -198,7 +198,7 @@ pub fn after_send(
         if let Some(log) = &o.log {
             let entry = Entry {
                 peer,
-                method: request.map(|r| r.method_token.as_str()),
+                method: request.map(|r| r.method_token.as_ref()),
                 target: request.map_or(&[][..], |r| &r.target),
                 minor_version: request.map_or(1, |r| r.minor_version),
                 status,

@@ -45,6 +45,9 @@ pub struct CachedFile {
     pub file: Rc<File>,
     /// Its path relative to the root (the index file's path for a directory).
     pub path: Vec<u8>,
+    /// The same path as text (invalid UTF-8 replaced), what media-type and caching rules go by;
+    /// made once here rather than for every response.
+    pub name: Rc<str>,
     /// Size in bytes.
     pub len: u64,
     /// Modification time, whole seconds (what `Last-Modified` says).
@@ -236,6 +239,7 @@ impl FileCache {
         );
         let entry = Rc::new(CachedFile {
             file: Rc::new(file),
+            name: String::from_utf8_lossy(&path).into(),
             path,
             len,
             modified,

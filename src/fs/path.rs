@@ -71,6 +71,19 @@ pub fn normalize(target: &[u8]) -> Result<Normalized, PathError> {
         Some(q) => (&path_and_query[..q], Some(path_and_query[q + 1..].to_vec())),
         None => (path_and_query, None),
     };
+    if let Some(relative) = plain_path(raw_path) {
+        return Ok(Normalized {
+            trailing_slash: relative.is_empty() || raw_path.ends_with(b"/"),
+            relative: relative.to_vec(),
+            hidden: false,
+            query,
+        });
+    }
+    general(raw_path, query)
+}
+
+/// Full normalisation of a path: percent-decoding, then RFC 3986 dot-segment removal.
+fn general(raw_path: &[u8], query: Option<Vec<u8>>) -> Result<Normalized, PathError> {
     let decoded = percent_decode(raw_path)?;
     if decoded.contains(&0) {
         return Err(PathError::Nul);
@@ -100,6 +113,24 @@ pub fn normalize(target: &[u8]) -> Result<Normalized, PathError> {
         hidden,
         query,
     })
+}
+
+/// The common case, decided in one pass without decoding: a path with no escape, no NUL, no
+/// empty segment (`//`) and no segment starting with a dot (so none is `.`, `..` or hidden)
+/// normalises to itself without the leading and trailing slash. `None` for anything else, which
+/// takes the general path.
+fn plain_path(raw: &[u8]) -> Option<&[u8]> {
+    let mut prev = 0u8;
+    for &b in raw {
+        match b {
+            b'%' | 0 => return None,
+            b'/' | b'.' if prev == b'/' => return None,
+            _ => {}
+        }
+        prev = b;
+    }
+    let inner = raw.strip_prefix(b"/")?;
+    Some(inner.strip_suffix(b"/").unwrap_or(inner))
 }
 
 /// The path of an absolute-form target `http://authority/path?query` (`/` when it has none).
@@ -206,6 +237,19 @@ mod tests {
     }
 
     proptest! {
+        /// The one-pass shortcut for plain paths gives what full normalisation gives.
+        #[test]
+        fn plain_paths_take_a_shortcut_to_the_same_place(
+            parts in proptest::collection::vec(prop::sample::select(vec!["a", "b.c", "", ".", "..", ".d", "e.", "%61", "\\", "f g"]), 0..8),
+            trailing in any::<bool>(),
+        ) {
+            let mut t = format!("/{}", parts.join("/"));
+            if trailing {
+                t.push('/');
+            }
+            prop_assert_eq!(normalize(t.as_bytes()), general(t.as_bytes(), None), "{}", t);
+        }
+
         /// No input panics, and no output can name anything above the root.
         #[test]
         fn never_escapes(target in proptest::collection::vec(any::<u8>(), 0..64)) {

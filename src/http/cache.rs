@@ -17,8 +17,9 @@
 //! that extension; `*` as EXT sets the value for every extension without a rule.
 #![forbid(unsafe_code)]
 
+use rustc_hash::FxHashMap;
+
 use crate::http::mime::{extension_lowercase, parse_extension, MAX_EXTENSION_BYTES};
-use std::collections::HashMap;
 
 /// Live playlists and manifests: fresh for one second.
 pub const PLAYLIST: &str = "public, max-age=1";
@@ -67,11 +68,11 @@ const BUILT_IN: &[(&str, &str)] = &[
     ("htm", DOCUMENT),
 ];
 
-/// Extension → `Cache-Control` value, built once per worker.
+/// Extension → `Cache-Control` value, built once per worker (FxHash, as the media types).
 #[derive(Debug, Clone)]
 pub struct CacheRules {
     /// `None` values are rules removed by an override.
-    by_extension: HashMap<Box<str>, Option<Box<str>>>,
+    by_extension: FxHashMap<Box<str>, Option<Box<str>>>,
     /// The value for extensions without a rule (`*=VALUE`).
     fallback: Option<Box<str>>,
 }
@@ -80,7 +81,7 @@ impl CacheRules {
     /// The built-in rules with `overrides` (as returned by [`parse_override`]) applied on top,
     /// later ones winning.
     pub fn new(overrides: &[(String, String)]) -> Self {
-        let mut by_extension: HashMap<Box<str>, Option<Box<str>>> =
+        let mut by_extension: FxHashMap<Box<str>, Option<Box<str>>> =
             BUILT_IN.iter().map(|&(e, v)| (e.into(), Some(v.into()))).collect();
         let mut fallback = None;
         for (ext, value) in overrides {

@@ -14,7 +14,7 @@
 //! extension, a dotfile (`.profile`) or an unknown extension maps to [`DEFAULT_TYPE`].
 #![forbid(unsafe_code)]
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 /// The type of anything not in the table (RFC 9110 §8.3: a sender that does not know the type
 /// may send `application/octet-stream`, which invites no sniffing of meaning).
@@ -163,17 +163,18 @@ fn field_value(media_type: &str) -> String {
     }
 }
 
-/// Extension → `Content-Type` field value, built once per worker.
+/// Extension → `Content-Type` field value, built once per worker. Hashed with FxHash: the keys
+/// come from the configuration; a request only looks one up.
 #[derive(Debug, Clone)]
 pub struct MimeTable {
-    by_extension: HashMap<Box<str>, Box<str>>,
+    by_extension: FxHashMap<Box<str>, Box<str>>,
 }
 
 impl MimeTable {
     /// The built-in table with `overrides` (lowercase extension, media type — as returned by
     /// [`parse_override`]) applied on top, later ones winning.
     pub fn new(overrides: &[(String, String)]) -> Self {
-        let mut by_extension: HashMap<Box<str>, Box<str>> =
+        let mut by_extension: FxHashMap<Box<str>, Box<str>> =
             BUILT_IN.iter().map(|&(ext, t)| (ext.into(), field_value(t).into())).collect();
         for (ext, t) in overrides {
             by_extension.insert(ext.to_ascii_lowercase().into(), field_value(t.trim()).into());

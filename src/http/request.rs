@@ -7,6 +7,10 @@
 //! Framing rules that guard against request smuggling live here: conflicting
 //! `Content-Length`, `Content-Length` with `Transfer-Encoding`, a non-final `chunked`.
 
+use std::borrow::Cow;
+
+use smallvec::SmallVec;
+
 use crate::http::response::Status;
 
 /// Most header fields accepted in one request; more gets 431.
@@ -36,6 +40,16 @@ impl Method {
             "OPTIONS" => Method::Options,
             "POST" | "PUT" | "DELETE" | "PATCH" | "CONNECT" | "TRACE" => Method::NotAllowed,
             _ => Method::Unknown,
+        }
+    }
+
+    /// The token of a method that is served, as a static string.
+    fn static_token(token: &str) -> Option<&'static str> {
+        match token {
+            "GET" => Some("GET"),
+            "HEAD" => Some("HEAD"),
+            "OPTIONS" => Some("OPTIONS"),
+            _ => None,
         }
     }
 }
@@ -136,10 +150,10 @@ pub struct Fields {
 pub struct Request {
     /// The method class.
     pub method: Method,
-    /// The method token as sent (for logs).
-    pub method_token: String,
-    /// The request target as sent.
-    pub target: Vec<u8>,
+    /// The method token as sent (for logs); not allocated for the methods served.
+    pub method_token: Cow<'static, str>,
+    /// The request target as sent; typical targets are held inline, without an allocation.
+    pub target: SmallVec<[u8; 64]>,
     /// Minor version: 0 for HTTP/1.0, 1 for HTTP/1.1.
     pub minor_version: u8,
     /// Whether the connection may stay open after the response (RFC 9112 §9.3).
@@ -335,8 +349,9 @@ fn interpret(
     let keep_alive = if minor_version == 0 { conn_keep_alive && !conn_close } else { !conn_close };
     Ok(Request {
         method: Method::from_token(method_token),
-        method_token: method_token.to_owned(),
-        target: target.as_bytes().to_vec(),
+        method_token: Method::static_token(method_token)
+            .map_or_else(|| Cow::Owned(method_token.to_owned()), Cow::Borrowed),
+        target: SmallVec::from_slice(target.as_bytes()),
         minor_version,
         keep_alive,
         framing,
@@ -396,7 +411,7 @@ mod tests {
     fn well_formed_requests() {
         let req = complete("GET /a?b HTTP/1.1\r\nHost: x\r\n\r\n");
         assert_eq!(req.method, Method::Get);
-        assert_eq!(req.target, b"/a?b");
+        assert_eq!(&req.target[..], b"/a?b");
         assert!(req.keep_alive);
         assert_eq!(req.framing, Framing::None);
 
