@@ -122,6 +122,11 @@ impl Socket {
         }
     }
 
+    /// Sends what the socket takes of `buf` now, without waiting.
+    pub fn try_send(&self, buf: &[u8]) -> io::Result<usize> {
+        sys::send(self.fd, buf, false)
+    }
+
     /// Sends all of `buf`. With `more`, TCP holds a partial segment for the data that follows.
     pub async fn write_all(&self, mut buf: &[u8], more: bool) -> Result<(), SendError> {
         while !buf.is_empty() {

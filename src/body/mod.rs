@@ -22,8 +22,9 @@ mod memory;
 mod sendfile;
 mod splice;
 
+use std::cell::RefCell;
 use std::fs::File;
-use std::io::IoSlice;
+use std::io::{ErrorKind, IoSlice};
 use std::rc::Rc;
 
 use bytes::Bytes;
@@ -63,10 +64,15 @@ pub const INLINE_MAX: u64 = 16 * 1024;
 /// `MSG_MORE`).
 pub const CORK_MIN: u64 = 256 * 1024;
 
-/// Bodies held in memory up to this size are copied behind the head and leave in one `send`:
-/// copying a few KiB costs less than the kernel's `sendmsg` spends on an I/O vector (copying in
-/// the message header and the vector). See docs/benchmarks.md.
+/// Bodies held in memory up to this size are copied behind the head, in a buffer each worker
+/// keeps for it, and leave in one `send`: copying a few KiB costs less than what the kernel's
+/// `sendmsg` spends on a message header and an I/O vector. See docs/benchmarks.md.
 pub const COPY_BEHIND_HEAD_MAX: u64 = 4 * 1024;
+
+thread_local! {
+    /// The worker's buffer for assembling a small response (see [`COPY_BEHIND_HEAD_MAX`]).
+    static ASSEMBLY: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
 
 /// The mechanism for one file range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,14 +225,7 @@ pub async fn send(
     }
     let body_len = body.len();
     if body.file.is_none() && body_len <= COPY_BEHIND_HEAD_MAX {
-        // Bytes only (a body without a file has no file segments).
-        let mut head = head;
-        for segment in &body.segments {
-            if let Segment::Bytes(b) = segment {
-                head.extend_from_slice(b);
-            }
-        }
-        socket.write_all(&head, false).await?;
+        send_small(socket, &head, body).await?;
         return Ok(body_len);
     }
     let mut queue = Queue::with_head(head);
@@ -275,6 +274,33 @@ pub async fn send(
         queue.flush(socket, None, false).await?;
     }
     Ok(sent)
+}
+
+/// Sends `head` and `body` (bytes only: a body without a file) assembled in the worker's
+/// buffer, in one `send` when the socket takes it all, as it almost always does; the rest, if
+/// any, is sent from a copy, since the buffer is not held across a wait.
+async fn send_small(socket: &Socket, head: &[u8], body: &Body) -> Result<(), SendError> {
+    let rest = ASSEMBLY.with_borrow_mut(|buf| {
+        buf.clear();
+        buf.extend_from_slice(head);
+        for segment in &body.segments {
+            if let Segment::Bytes(b) = segment {
+                buf.extend_from_slice(b);
+            }
+        }
+        match socket.try_send(buf) {
+            Ok(n) if n == buf.len() => Ok(None),
+            Ok(n) => Ok(Some(buf[n..].to_vec())),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::Interrupted) => {
+                Ok(Some(buf.clone()))
+            }
+            Err(e) => Err(SendError::io("send", e)),
+        }
+    })?;
+    match rest {
+        Some(rest) => socket.write_all(&rest, false).await,
+        None => Ok(()),
+    }
 }
 
 /// `TCP_CORK` for the life of one response.

@@ -12,7 +12,7 @@ use smallvec::smallvec;
 
 use tracing::{debug, info, warn};
 
-use crate::body::{self, Body, Segment, Segments};
+use crate::body::{Body, Segment, Segments};
 use crate::conn::Context;
 use crate::fs::cache::{CachedFile, Lookup};
 use crate::fs::path::{self, PathError};
@@ -125,8 +125,8 @@ pub fn plan(ctx: &Context, req: &Request, close: bool) -> Plan {
 /// The representation chosen for a request: the file itself or a precompressed variant.
 struct Representation {
     entry: Rc<CachedFile>,
-    /// The path the media type and caching rules are looked up by (the original name).
-    path: Rc<str>,
+    /// The extension the media type and caching rules go by (the original name's).
+    extension: Option<Rc<str>>,
     /// The content coding of a precompressed variant.
     coding: Option<Coding>,
     /// The response varies with `Accept-Encoding` (a precompressible type).
@@ -137,8 +137,9 @@ struct Representation {
 /// (RFC 9110 §12.5.3); ranges and validators then apply to that variant, the representation
 /// actually sent.
 fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) -> Representation {
-    let path = Rc::clone(&entry.name);
-    let vary_encoding = ctx.config.precompressed && encoding::precompressible(&path);
+    let extension = entry.extension.clone();
+    let vary_encoding =
+        ctx.config.precompressed && encoding::precompressible_extension(extension.as_deref());
     if let (true, Some(accept)) = (vary_encoding, req.fields.accept_encoding.as_deref()) {
         let accepted = encoding::parse_accept_encoding(accept);
         let variant = |coding: Coding| {
@@ -155,24 +156,24 @@ fn select_representation(ctx: &Context, req: &Request, entry: Rc<CachedFile>) ->
         // The most preferred accepted coding that has a variant on disk (§12.4.2 weights).
         for coding in encoding::preference(&accepted) {
             if let Some(entry) = variant(coding) {
-                return Representation { entry, path, coding: Some(coding), vary_encoding };
+                return Representation { entry, extension, coding: Some(coding), vary_encoding };
             }
         }
     }
-    Representation { entry, path, coding: None, vary_encoding }
+    Representation { entry, extension, coding: None, vary_encoding }
 }
 
 fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation) -> Plan {
     let keep10 = req.http10_keep_alive() && !close;
-    let Representation { entry, path, coding, vary_encoding } = rep;
+    let Representation { entry, extension, coding, vary_encoding } = rep;
     let len = entry.len;
     let etag = representation_etag(&entry.etag, coding);
     let etag = etag.as_ref();
     let last_modified = entry.last_modified.as_str();
-    let content_type = ctx.mime.lookup(&path);
+    let content_type = ctx.mime.by_extension_of(extension.as_deref());
     // Fields every answer about this representation carries (200, 206, 304; RFC 9110 §15.4.5).
     let mut common = Vec::new();
-    if let Some(cc) = ctx.cache.lookup(&path) {
+    if let Some(cc) = ctx.cache.by_extension_of(extension.as_deref()) {
         push_field(&mut common, "Cache-Control", cc);
     }
     if vary_encoding {
@@ -221,17 +222,12 @@ fn file_response(ctx: &Context, req: &Request, close: bool, rep: Representation)
     let multi = matches!(decision, RangeDecision::Multi(_));
     let (status, mut head, body) = match decision {
         RangeDecision::Full => {
-            let room = head_room(ctx, &entry, len);
-            let mut head = HeadWriter::with_room(Status::Ok, ctx.date.borrow_mut().now(), room);
+            let mut head = HeadWriter::new(Status::Ok, ctx.date.borrow_mut().now());
             head.content_length(len).field("Content-Type", content_type);
             (Status::Ok, head, file_body(ctx, &entry, smallvec![Segment::File { offset: 0, len }]))
         }
         RangeDecision::Single(r) => {
-            let room = head_room(ctx, &entry, r.len);
-            let mut head = {
-                let mut date = ctx.date.borrow_mut();
-                HeadWriter::with_room(Status::PartialContent, date.now(), room)
-            };
+            let mut head = HeadWriter::new(Status::PartialContent, ctx.date.borrow_mut().now());
             head.content_length(r.len)
                 .field("Content-Type", content_type)
                 .field("Content-Range", &r.content_range(len));
@@ -310,19 +306,6 @@ fn write_cors(ctx: &Context, req: &Request, out: &mut Vec<u8>) {
 
 /// The body for `segments` of a cached file: slices of its cached content when it has some and
 /// the strategy allows (no syscall but the send), else ranges of its descriptor.
-/// Room to reserve in the head for a body of `len` bytes that [`file_body`] takes from the
-/// cached content and `body::send` copies behind the head.
-fn head_room(ctx: &Context, entry: &CachedFile, len: u64) -> usize {
-    let copied = entry.content.is_some()
-        && ctx.config.body_strategy.uses_cached_content()
-        && len <= body::COPY_BEHIND_HEAD_MAX;
-    if copied {
-        usize::try_from(len).unwrap_or(0)
-    } else {
-        0
-    }
-}
-
 fn file_body(ctx: &Context, entry: &CachedFile, segments: Segments) -> Body {
     match &entry.content {
         Some(content) if ctx.config.body_strategy.uses_cached_content() => {

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use monoio::time::Instant;
 
 use crate::fs::{OpenError, Resolved, Root};
-use crate::http::date;
+use crate::http::{date, mime};
 use crate::sys;
 
 /// Limits of one worker's cache.
@@ -45,9 +45,9 @@ pub struct CachedFile {
     pub file: Rc<File>,
     /// Its path relative to the root (the index file's path for a directory).
     pub path: Vec<u8>,
-    /// The same path as text (invalid UTF-8 replaced), what media-type and caching rules go by;
-    /// made once here rather than for every response.
-    pub name: Rc<str>,
+    /// The last extension of the path, lowercased ([`mime::extension_of`]): what the media-type,
+    /// caching and precompression rules go by, found once here rather than for every response.
+    pub extension: Option<Rc<str>>,
     /// Size in bytes.
     pub len: u64,
     /// Modification time, whole seconds (what `Last-Modified` says).
@@ -239,7 +239,7 @@ impl FileCache {
         );
         let entry = Rc::new(CachedFile {
             file: Rc::new(file),
-            name: String::from_utf8_lossy(&path).into(),
+            extension: mime::extension_of(&String::from_utf8_lossy(&path)).map(Rc::from),
             path,
             len,
             modified,

@@ -99,7 +99,12 @@ impl CacheRules {
     /// `None` when no rule applies.
     pub fn lookup(&self, path: &str) -> Option<&str> {
         let mut buf = [0u8; MAX_EXTENSION_BYTES];
-        match extension_lowercase(path, &mut buf).and_then(|e| self.by_extension.get(e)) {
+        self.by_extension_of(extension_lowercase(path, &mut buf))
+    }
+
+    /// The same by an extension [`extension_lowercase`] gave.
+    pub fn by_extension_of(&self, ext: Option<&str>) -> Option<&str> {
+        match ext.and_then(|e| self.by_extension.get(e)) {
             Some(rule) => rule.as_deref(),
             None => self.fallback.as_deref(),
         }

@@ -15,7 +15,7 @@
 //! answer (§12.5.3 allows a server to send a response without content coding then).
 #![forbid(unsafe_code)]
 
-use crate::http::mime::extension_lowercase;
+use crate::http::mime::{extension_lowercase, MAX_EXTENSION_BYTES};
 
 /// Which codings the client accepts (weight above zero), and which it prefers.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -134,8 +134,13 @@ pub fn parse_accept_encoding(value: &[u8]) -> Accepted {
 /// HTML, scripts, style sheets, subtitles, JSON, SVG, plain text, XML and the like. Media
 /// segments and images are already compressed and are not.
 pub fn precompressible(path: &str) -> bool {
-    let mut buf = [0u8; 16];
-    extension_lowercase(path, &mut buf).is_some_and(|ext| {
+    let mut buf = [0u8; MAX_EXTENSION_BYTES];
+    precompressible_extension(extension_lowercase(path, &mut buf))
+}
+
+/// The same by an extension [`extension_lowercase`] gave.
+pub fn precompressible_extension(ext: Option<&str>) -> bool {
+    ext.is_some_and(|ext| {
         matches!(
             ext,
             "m3u8"

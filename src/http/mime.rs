@@ -186,9 +186,12 @@ impl MimeTable {
     /// [`DEFAULT_TYPE`] when unknown.
     pub fn lookup(&self, path: &str) -> &str {
         let mut buf = [0u8; MAX_EXTENSION_BYTES];
-        extension_lowercase(path, &mut buf)
-            .and_then(|ext| self.by_extension.get(ext))
-            .map_or(DEFAULT_TYPE, |t| t)
+        self.by_extension_of(extension_lowercase(path, &mut buf))
+    }
+
+    /// The same by an extension [`extension_lowercase`] gave.
+    pub fn by_extension_of(&self, ext: Option<&str>) -> &str {
+        ext.and_then(|ext| self.by_extension.get(ext)).map_or(DEFAULT_TYPE, |t| t)
     }
 }
 
@@ -217,6 +220,13 @@ pub fn extension_lowercase<'b>(path: &str, buf: &'b mut [u8]) -> Option<&'b str>
     out.copy_from_slice(ext);
     out.make_ascii_lowercase();
     std::str::from_utf8(out).ok()
+}
+
+/// [`extension_lowercase`] of `path`, owned (kept with a cached file, so the lookups by
+/// extension need not find it again for every response).
+pub fn extension_of(path: &str) -> Option<Box<str>> {
+    let mut buf = [0u8; MAX_EXTENSION_BYTES];
+    extension_lowercase(path, &mut buf).map(Box::from)
 }
 
 /// Checks an extension given on the command line and returns it lowercased, without a leading

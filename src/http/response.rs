@@ -144,13 +144,7 @@ pub struct HeadWriter {
 impl HeadWriter {
     /// Starts a head with its status line, `Server` and `Date`.
     pub fn new(status: Status, date: &str) -> Self {
-        Self::with_room(status, date, 0)
-    }
-
-    /// A head with room for `body` more bytes after it, for a small body that is sent in the
-    /// same buffer (see `body::COPY_BEHIND_HEAD_MAX`).
-    pub fn with_room(status: Status, date: &str, body: usize) -> Self {
-        let mut buf = Vec::with_capacity(384 + body);
+        let mut buf = Vec::with_capacity(384);
         buf.extend_from_slice(status.line().as_bytes());
         buf.extend_from_slice(b"Server: ");
         buf.extend_from_slice(SERVER.as_bytes());
