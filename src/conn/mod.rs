@@ -274,7 +274,7 @@ async fn answer(
                 body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy).await?;
             let status = plan.status.code();
             record::after_send(*peer, None, None, status, pending, sent, started.elapsed());
-            linger_close(ctx, socket).await;
+            Box::pin(linger_close(ctx, socket)).await;
             return Ok(false);
         }
     };
@@ -304,7 +304,7 @@ async fn answer(
     }
     if plan.close {
         if has_body {
-            linger_close(ctx, socket).await;
+            Box::pin(linger_close(ctx, socket)).await;
         } else {
             socket.shutdown_write();
         }
@@ -407,6 +407,9 @@ fn closes_after(req: &Request, max_discard: u64) -> bool {
 /// After an error response: send FIN, then read and drop what the client still sends (for at
 /// most [`LINGER`]) so the close does not reset the connection before the client reads the
 /// response (the problem nginx's `lingering_close` solves).
+///
+/// Callers box it: its timer is large and 128-byte aligned, and inline it would make the state
+/// of every answer, error or not, an aligned allocation of that size.
 async fn linger_close(ctx: &Context, socket: &Socket) {
     socket.shutdown_write();
     let until = Instant::now() + LINGER;
