@@ -1,6 +1,7 @@
 //! Body strategies (memory, sendfile, splice, copy, auto) on both drivers: byte-exact bodies at
 //! odd offsets, multipart ranges, a sparse file past 4 GiB, many concurrent transfers of one
-//! file, truncation while sending, changed files in the cache, and cold (uncached) files.
+//! file, truncation while sending, changed files in the cache, cold (uncached) files, and small
+//! responses to a client that stops reading.
 
 mod common;
 
@@ -230,5 +231,44 @@ fn cold_files_are_served_exactly() {
             assert_eq!(r.status, 206, "{driver}/{strategy}");
             assert_eq!(sha256(&r.body), sha256(&data[a..=b]), "{driver}/{strategy} range");
         }
+    }
+}
+
+/// Small bodies from memory go out in one `send` from a per-worker buffer; when the socket takes
+/// only part (the client is not reading), the rest must follow intact and in order. Thousands of
+/// pipelined requests for files just under and just over that size, read only after a pause:
+/// every response byte-exact, in order.
+#[test]
+fn small_responses_survive_a_full_socket() {
+    let fx = Fixture::new("fullsock");
+    let small = pseudo_random(4096, 21);
+    let larger = pseudo_random(4097, 22);
+    fx.file("small.bin", &small);
+    fx.file("larger.bin", &larger);
+    const N: usize = 3000;
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        let mut s = srv.connect();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut writer = s.try_clone().unwrap();
+        let sending = std::thread::spawn(move || {
+            let mut all = String::new();
+            for i in 0..N {
+                let path = if i % 2 == 0 { "/small.bin" } else { "/larger.bin" };
+                all.push_str(&request("GET", path, &[]));
+            }
+            writer.write_all(all.as_bytes()).unwrap();
+        });
+        // Let the responses pile up until the server's sends stop short.
+        std::thread::sleep(Duration::from_millis(300));
+        let mut reader = BufReader::new(s);
+        for i in 0..N {
+            let r = read_response(&mut reader, false);
+            let want = if i % 2 == 0 { &small } else { &larger };
+            assert_eq!(r.status, 200, "{driver} response {i}");
+            assert!(r.body == *want, "{driver} response {i}: body differs");
+        }
+        sending.join().unwrap();
+        assert!(!srv.log().contains("panicked"), "{driver}");
     }
 }
