@@ -248,7 +248,7 @@ fn small_responses_survive_a_full_socket() {
     const N: usize = 3000;
     for driver in DRIVERS {
         let srv = Server::start(&fx.dir, driver, &[]);
-        let mut s = srv.connect();
+        let s = srv.connect();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut writer = s.try_clone().unwrap();
         let sending = std::thread::spawn(move || {
