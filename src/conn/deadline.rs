@@ -18,7 +18,9 @@
 use std::cell::{Cell, RefCell};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::future::Future;
 use std::os::fd::RawFd;
+use std::task::{Poll, Waker};
 
 use monoio::time::Instant;
 use rustc_hash::FxHashMap;
@@ -45,6 +47,8 @@ pub struct Deadlines {
     next_token: Cell<u32>,
     armed: RefCell<FxHashMap<RawFd, (u32, Wait)>>,
     heap: RefCell<BinaryHeap<Reverse<(u64, u32, RawFd)>>>,
+    /// The sweeper, parked while no connection waits ([`Deadlines::until_armed`]).
+    sweeper: RefCell<Option<Waker>>,
 }
 
 impl Default for Deadlines {
@@ -54,6 +58,7 @@ impl Default for Deadlines {
             next_token: Cell::new(0),
             armed: RefCell::default(),
             heap: RefCell::default(),
+            sweeper: RefCell::new(None),
         }
     }
 }
@@ -82,7 +87,24 @@ impl Deadlines {
         self.next_token.set(token.wrapping_add(1));
         self.armed.borrow_mut().insert(fd, (token, wait));
         self.heap.borrow_mut().push(Reverse((self.millis(at), token, fd)));
+        let sweeper = self.sweeper.borrow_mut().take();
+        if let Some(sweeper) = sweeper {
+            sweeper.wake();
+        }
         Armed { deadlines: self, fd, token }
+    }
+
+    /// Returns once some connection is waiting: the sweeper parks here while none is, so an
+    /// idle worker does not wake for it.
+    pub fn until_armed(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.armed.borrow().is_empty() {
+                *self.sweeper.borrow_mut() = Some(cx.waker().clone());
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        })
     }
 
     fn millis(&self, at: Instant) -> u64 {
@@ -106,8 +128,11 @@ impl Deadlines {
                 fired += 1;
             }
         }
-        // Keep the heap from growing without bound when many waits end early.
-        if heap.len() > 1024 && heap.len() > 4 * armed.len() {
+        // Keep the heap from growing without bound when many waits end early; with nothing
+        // armed every entry left is stale.
+        if armed.is_empty() {
+            heap.clear();
+        } else if heap.len() > 1024 && heap.len() > 4 * armed.len() {
             heap.retain(|Reverse((_, token, fd))| armed.get(fd).is_some_and(|&(t, _)| t == *token));
         }
         fired
@@ -162,5 +187,33 @@ mod tests {
         assert_eq!(d.len(), 1);
         d.wake_idle();
         assert!(d.is_empty());
+    }
+
+    #[test]
+    fn the_sweeper_waits_for_a_deadline() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Arc;
+        use std::task::{Context, Wake};
+
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&woken));
+        let mut cx = Context::from_waker(&waker);
+        let d = Deadlines::default();
+        let mut wait = std::pin::pin!(d.until_armed());
+        assert!(wait.as_mut().poll(&mut cx).is_pending(), "nothing armed");
+        let t0 = Instant::now();
+        let armed = d.arm(-1, Wait::Idle, t0 + Duration::from_secs(1));
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1, "arming wakes the sweeper");
+        assert!(wait.as_mut().poll(&mut cx).is_ready());
+        drop(armed);
+        // Nothing armed: the stale heap entry goes with the next sweep.
+        assert_eq!(d.sweep(t0), 0);
+        assert!(d.heap.borrow().is_empty());
     }
 }

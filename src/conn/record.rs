@@ -42,6 +42,11 @@ impl Observer {
         self.registry.worker(self.worker_id)
     }
 
+    /// Whether this worker writes an access log.
+    pub fn logs(&self) -> bool {
+        self.log.is_some()
+    }
+
     /// Hands the access-log buffer to the writer (at least once a second, and at the end).
     pub fn flush_log(&self) {
         if let Some(log) = &self.log {

@@ -261,7 +261,9 @@ async fn worker_main(
     };
     let observer = Rc::new(observer);
     record::install(Rc::clone(&observer));
-    monoio::spawn(flush_access_log(Rc::clone(&observer)));
+    if observer.logs() {
+        monoio::spawn(flush_access_log(Rc::clone(&observer)));
+    }
     let ctx = Rc::new(Context::new(Arc::clone(&config), id, root));
     monoio::spawn(sweep_deadlines(Rc::clone(&ctx)));
     let _ = ready.send(Ok(id));
@@ -303,9 +305,11 @@ async fn flush_access_log(observer: Rc<Observer>) {
     }
 }
 
-/// Fires expired keep-alive and head deadlines (see `conn::deadline`), forever.
+/// Fires expired keep-alive and head deadlines (see `conn::deadline`), forever; parked while no
+/// connection waits.
 async fn sweep_deadlines(ctx: Rc<Context>) {
     loop {
+        ctx.deadlines.until_armed().await;
         monoio::time::sleep(DEADLINE_SWEEP).await;
         ctx.deadlines.sweep(monoio::time::Instant::now());
     }
