@@ -19,9 +19,9 @@ starts are stopped.
 """
 
 import argparse
+import importlib.util
 import json
 import math
-import os
 import shlex
 import signal
 import socket
@@ -34,12 +34,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER_CPU, CLIENT_CPU = "0", "1"
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
+def _run_module():
+    """scripts/bench/run.py, for its `Server` (CPU time of a server process)."""
+    spec = importlib.util.spec_from_file_location("bench_run", Path(__file__).with_name("run.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+BenchServer = _run_module().Server
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 10.0) -> None:
@@ -72,17 +77,18 @@ def one_run(command: list, args, load: Path, www: Path) -> float:
     try:
         wait_listening(port, server)
         url = f"http://127.0.0.1:{port}/{args.path}"
+        cpu = BenchServer(f"ab={server.pid}={url}")
         client = ["taskset", "-c", CLIENT_CPU, str(load), "-q", "-c", str(args.conns)]
         subprocess.run(client + ["-d", "1s", url], check=True, stdout=subprocess.DEVNULL, timeout=60)
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
-            before = cpu_seconds(server.pid)
+            before = cpu.cpu_s()
             subprocess.run(
                 client + ["-d", f"{args.secs}s", "--json", out.name, url],
                 check=True,
                 stdout=subprocess.DEVNULL,
                 timeout=args.secs + 60,
             )
-            after = cpu_seconds(server.pid)
+            after = cpu.cpu_s()
             result = json.load(open(out.name))
         if result["errors"]:
             sys.exit(f"ab: {result['errors']} failed requests")

@@ -44,12 +44,12 @@ impl Method {
     }
 
     /// The token of a method that is served, as a static string.
-    fn static_token(token: &str) -> Option<&'static str> {
-        match token {
-            "GET" => Some("GET"),
-            "HEAD" => Some("HEAD"),
-            "OPTIONS" => Some("OPTIONS"),
-            _ => None,
+    fn served_token(self) -> Option<&'static str> {
+        match self {
+            Method::Get => Some("GET"),
+            Method::Head => Some("HEAD"),
+            Method::Options => Some("OPTIONS"),
+            Method::NotAllowed | Method::Unknown => None,
         }
     }
 }
@@ -347,9 +347,11 @@ fn interpret(
         (None, Some(n)) => Framing::Length(n),
     };
     let keep_alive = if minor_version == 0 { conn_keep_alive && !conn_close } else { !conn_close };
+    let method = Method::from_token(method_token);
     Ok(Request {
-        method: Method::from_token(method_token),
-        method_token: Method::static_token(method_token)
+        method,
+        method_token: method
+            .served_token()
             .map_or_else(|| Cow::Owned(method_token.to_owned()), Cow::Borrowed),
         target: SmallVec::from_slice(target.as_bytes()),
         minor_version,
