@@ -8,13 +8,16 @@
 #![forbid(unsafe_code)]
 
 use std::net::ToSocketAddrs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
 
-use crate::url::{Url, UrlError};
-use crate::workload::{self, Origin, Target, Workload};
+use crate::tls::{self, TlsOptions, Trust};
+use crate::url::{Scheme, Url, UrlError};
+use crate::workload::{self, Catalog, Origin, Target, Workload, OBJECT_PLACEHOLDER};
+use crate::zipf::Zipf;
 
 /// `ringcast-load [OPTIONS] URL...`
 #[derive(Debug, Parser)]
@@ -25,7 +28,7 @@ use crate::workload::{self, Origin, Target, Workload};
     after_help = "Also: `ringcast-load plot A.json B.json -o out.svg` draws latency percentile curves."
 )]
 pub struct Args {
-    /// URLs to request, round robin (http:// only).
+    /// URLs to request, round robin (http:// or https://); with --catalog, one URL template.
     #[arg(value_name = "URL")]
     pub urls: Vec<String>,
     /// File with one URL a line and an optional integer weight after it.
@@ -70,6 +73,27 @@ pub struct Args {
     /// CRC-32 (hex, as `crc32` prints it) every response body must have.
     #[arg(long, value_name = "HEX")]
     pub checksum: Option<String>,
+    /// Request objects 0..N of a catalog: the URL's `{i}` (else a last path segment) is the object.
+    #[arg(long, value_name = "N")]
+    pub catalog: Option<u64>,
+    /// Zipf exponent of the catalog's popularity (object 0 most popular; 0 = uniform).
+    #[arg(long, value_name = "ALPHA", default_value_t = 0.0)]
+    pub zipf: f64,
+    /// Seed of the catalog's object draws (the same seed asks for the same objects).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Open a new connection for every request (to measure connection and handshake rates).
+    #[arg(long)]
+    pub new_conn: bool,
+    /// https: trust the CA certificates in this PEM file (default: the system bundle).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// https: do not verify the server's certificate (as curl --insecure).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// https: no TLS session resumption; every new connection makes a full handshake.
+    #[arg(long)]
+    pub no_resume: bool,
     /// Write the results as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -88,6 +112,15 @@ pub struct HlsConfig {
     pub url: Url,
     /// Address of its origin; only this origin is ever contacted.
     pub origin: Origin,
+}
+
+/// TLS settings, present when any origin is `https`.
+#[derive(Debug, Clone)]
+pub struct TlsSetup {
+    /// The client configuration; each thread takes a copy with its own session cache.
+    pub config: Arc<rustls::ClientConfig>,
+    /// Resume sessions (`--no-resume` turns it off).
+    pub resume: bool,
 }
 
 /// A validated run description.
@@ -113,6 +146,10 @@ pub struct Config {
     pub rate: Option<f64>,
     /// Discard bodies with `MSG_TRUNC`.
     pub discard: bool,
+    /// A new connection per request.
+    pub new_conn: bool,
+    /// TLS, when an origin is `https`.
+    pub tls: Option<TlsSetup>,
     /// Expected status; `None` = any 2xx.
     pub expect_status: Option<u16>,
     /// Expected body CRC-32.
@@ -181,7 +218,40 @@ fn resolve(url: &Url) -> Result<Origin, ConfigError> {
         .to_socket_addrs()
         .and_then(|mut addrs| addrs.next().ok_or_else(|| std::io::Error::other("no address")))
         .map_err(|source| ConfigError::Resolve { host: url.authority.clone(), source })?;
-    Ok(Origin { authority: url.authority.clone(), addr })
+    Ok(Origin {
+        scheme: url.scheme,
+        host: url.host.clone(),
+        authority: url.authority.clone(),
+        addr,
+    })
+}
+
+/// The TLS set-up for a run whose origins include `https` ones (`any_https`).
+fn tls_setup(args: &Args, any_https: bool) -> Result<Option<TlsSetup>, ConfigError> {
+    let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+    if !any_https {
+        if args.cacert.is_some() || args.insecure || args.no_resume {
+            return invalid("--cacert, --insecure and --no-resume need an https:// URL");
+        }
+        return Ok(None);
+    }
+    let trust = match (&args.cacert, args.insecure) {
+        (Some(_), true) => return invalid("--cacert and --insecure cannot be combined"),
+        (Some(path), false) => Trust::CaFile(path.clone()),
+        (None, true) => Trust::Insecure,
+        (None, false) if Path::new(tls::SYSTEM_CA_BUNDLE).exists() => {
+            Trust::CaFile(PathBuf::from(tls::SYSTEM_CA_BUNDLE))
+        }
+        (None, false) => {
+            return Err(ConfigError::Invalid(format!(
+                "https:// needs --cacert FILE or --insecure (no system CA bundle at {})",
+                tls::SYSTEM_CA_BUNDLE
+            )))
+        }
+    };
+    let opts = TlsOptions { trust, resume: !args.no_resume };
+    let config = tls::client_config(&opts).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    Ok(Some(TlsSetup { config: Arc::new(config), resume: opts.resume }))
 }
 
 impl Config {
@@ -274,6 +344,30 @@ impl Config {
             weights.push(*weight);
         }
         workload.rotation = workload::weighted_rotation(&weights);
+        if let Some(objects) = args.catalog {
+            if hls.is_some() || listed.len() != 1 || args.range_size.is_some() {
+                return invalid("--catalog takes exactly one URL (template), without --hls, --urls or --range-size");
+            }
+            let popularity = Zipf::new(objects, args.zipf)
+                .map_err(|e| ConfigError::Invalid(format!("--catalog/--zipf: {e}")))?;
+            let url = Url::parse(&listed[0].0)?;
+            if url.authority.contains(OBJECT_PLACEHOLDER) {
+                return invalid("--catalog: the object placeholder {i} belongs in the path");
+            }
+            let (prefix, suffix) = Catalog::template(&url.target);
+            workload.catalog = Some(Catalog {
+                origin: 0,
+                prefix,
+                suffix,
+                popularity: Arc::new(popularity),
+                seed: args.seed,
+            });
+        } else if args.zipf != 0.0 {
+            return invalid("--zipf needs --catalog N");
+        }
+        let any_https = workload.origins.iter().any(|o| o.scheme == Scheme::Https)
+            || hls.as_ref().is_some_and(|h| h.origin.scheme == Scheme::Https);
+        let tls = tls_setup(&args, any_https)?;
 
         let expect_status = args.expect_status.or(args.range_size.map(|_| 206));
         if expect_status.is_some_and(|s| !(100..=999).contains(&s)) {
@@ -291,6 +385,8 @@ impl Config {
             timeout: args.timeout,
             rate: args.rate,
             discard: args.discard,
+            new_conn: args.new_conn,
+            tls,
             expect_status,
             checksum,
             json: args.json,
@@ -357,7 +453,16 @@ mod tests {
             &["-d", "1s", "-R", "0", "http://127.0.0.1:1/"],
             &["-d", "1s", "--discard", "--checksum", "0", "http://127.0.0.1:1/"],
             &["-d", "1s", "--viewers", "3", "http://127.0.0.1:1/"],
-            &["-d", "1s", "https://127.0.0.1:1/"],
+            &["-d", "1s", "ftp://127.0.0.1:1/"],
+            &["-d", "1s", "--insecure", "http://127.0.0.1:1/"],
+            &["-d", "1s", "--no-resume", "http://127.0.0.1:1/"],
+            &["-d", "1s", "-k", "--cacert", "/dev/null", "https://127.0.0.1:1/"],
+            &["-d", "1s", "--cacert", "/nonexistent.pem", "https://127.0.0.1:1/"],
+            &["-d", "1s", "--zipf", "1", "http://127.0.0.1:1/"],
+            &["-d", "1s", "--catalog", "0", "http://127.0.0.1:1/"],
+            &["-d", "1s", "--catalog", "10", "--zipf=-1", "http://127.0.0.1:1/"],
+            &["-d", "1s", "--catalog", "10", "http://127.0.0.1:1/a", "http://127.0.0.1:1/b"],
+            &["-d", "1s", "--catalog", "10", "--range-size", "10", "http://127.0.0.1:1/"],
         ] {
             assert!(config(bad).is_err(), "{bad:?}");
         }
@@ -386,5 +491,29 @@ mod tests {
         ])
         .unwrap();
         assert_eq!((c.connections, c.threads), (2, 2));
+    }
+
+    #[test]
+    fn https_and_catalogs() {
+        let c = config(&["-d", "1s", "-k", "--no-resume", "https://127.0.0.1:1/a"]).unwrap();
+        let tls = c.tls.expect("https sets up TLS");
+        assert!(!tls.resume);
+        assert_eq!(c.workload.origins[0].scheme, Scheme::Https);
+        assert!(config(&["-d", "1s", "http://127.0.0.1:1/"]).unwrap().tls.is_none());
+        let c = config(&[
+            "-d",
+            "1s",
+            "--catalog",
+            "1000",
+            "--zipf",
+            "0.9",
+            "--seed",
+            "5",
+            "http://127.0.0.1:1/obj/{i}.bin",
+        ])
+        .unwrap();
+        let catalog = c.workload.catalog.expect("catalog");
+        assert_eq!((catalog.prefix.as_str(), catalog.suffix.as_str()), ("/obj/", ".bin"));
+        assert_eq!((catalog.popularity.len(), catalog.seed), (1000, 5));
     }
 }

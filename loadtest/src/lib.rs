@@ -10,8 +10,10 @@
 //! Layout, following the data flow:
 //! - [`config`]: command line → validated [`config::Config`]; [`probe`] learns file sizes for ranges.
 //! - [`client`]: pinned worker threads, one tokio-uring runtime each; the per-connection
-//!   request loop, the connection, body discarding and precise timers.
-//! - [`schedule`], [`workload`], [`hls`]: what to send and when (pure logic).
+//!   request loop and the HLS viewer, the connection (plain or TLS), body discarding and
+//!   precise timers.
+//! - [`schedule`], [`workload`], [`zipf`], [`hls`]: what to send and when (pure logic).
+//! - [`tls`]: the rustls client configuration for `https://` (trust, resumption).
 //! - [`http`], [`url`]: HTTP/1.1 and URL handling without I/O.
 //! - [`stats`], [`live`], [`report`], [`plot`]: measurements and their outputs.
 //! - [`sys`]: every raw system call; the only module with `unsafe`.
@@ -27,8 +29,10 @@ pub mod report;
 pub mod schedule;
 pub mod stats;
 pub mod sys;
+pub mod tls;
 pub mod url;
 pub mod workload;
+pub mod zipf;
 
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -60,7 +64,9 @@ pub enum RunError {
 /// Prints one progress line a second to stderr when `cfg.progress` is set.
 pub fn run(mut cfg: Config) -> Result<Summary, RunError> {
     if cfg.workload.range_size.is_some() {
-        probe::probe_sizes(&mut cfg.workload, cfg.timeout).map_err(RunError::Probe)?;
+        let tls = cfg.tls.as_ref().map(|t| t.config.clone());
+        probe::probe_sizes(&mut cfg.workload, cfg.timeout, tls.as_ref())
+            .map_err(RunError::Probe)?;
     }
     let cfg = Arc::new(cfg);
     let cpus = sys::allowed_cpus().unwrap_or_default();

@@ -9,6 +9,8 @@
 
 use hdrhistogram::Histogram;
 
+use crate::http::CacheClass;
+
 /// Largest value a histogram tracks: one hour, in microseconds.
 pub const HIGHEST_US: u64 = 3_600_000_000;
 
@@ -29,11 +31,13 @@ pub enum ErrorKind {
     Parse,
     /// The body's CRC-32 differs from `--checksum`.
     Checksum,
+    /// The TLS handshake failed (certificate, alert, protocol) or a TLS record was bad.
+    Tls,
 }
 
 impl ErrorKind {
     /// Every kind, in report order.
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Reset,
@@ -41,6 +45,7 @@ impl ErrorKind {
         ErrorKind::ShortBody,
         ErrorKind::Parse,
         ErrorKind::Checksum,
+        ErrorKind::Tls,
     ];
 
     /// The name used in reports and JSON.
@@ -53,6 +58,7 @@ impl ErrorKind {
             ErrorKind::ShortBody => "short_body",
             ErrorKind::Parse => "parse",
             ErrorKind::Checksum => "checksum",
+            ErrorKind::Tls => "tls",
         }
     }
 
@@ -97,6 +103,95 @@ impl Default for HlsStats {
     }
 }
 
+/// A completed TLS handshake.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handshake {
+    /// From the `ClientHello` to the point the request can be sent, ns.
+    pub ns: u64,
+    /// The server accepted a session from the client's cache.
+    pub resumed: bool,
+}
+
+/// TLS handshakes of connections opened for recorded requests.
+#[derive(Debug, Clone)]
+pub struct TlsStats {
+    /// Full handshakes (including those with a HelloRetryRequest).
+    pub full: u64,
+    /// Resumed handshakes.
+    pub resumed: u64,
+    /// Handshake time, µs (TCP connect not included).
+    pub handshake_us: Histogram<u64>,
+}
+
+impl Default for TlsStats {
+    fn default() -> Self {
+        Self { full: 0, resumed: 0, handshake_us: new_histogram() }
+    }
+}
+
+/// Responses by what their cache field said (see `http::cache`), with their bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Responses whose nearest cache served them.
+    pub hits: u64,
+    /// Responses the nearest cache forwarded.
+    pub misses: u64,
+    /// Responses with a cache field saying neither.
+    pub other: u64,
+    /// Bytes of the hits.
+    pub hit_bytes: u64,
+    /// Bytes of the misses.
+    pub miss_bytes: u64,
+    /// Bytes of the others.
+    pub other_bytes: u64,
+}
+
+impl CacheStats {
+    /// Counts one complete response of `bytes` bytes.
+    pub fn record(&mut self, class: CacheClass, bytes: u64) {
+        let (count, total) = match class {
+            CacheClass::None => return,
+            CacheClass::Hit => (&mut self.hits, &mut self.hit_bytes),
+            CacheClass::Miss => (&mut self.misses, &mut self.miss_bytes),
+            CacheClass::Other => (&mut self.other, &mut self.other_bytes),
+        };
+        *count += 1;
+        *total += bytes;
+    }
+
+    /// Responses that carried a cache field.
+    pub fn responses(&self) -> u64 {
+        self.hits + self.misses + self.other
+    }
+
+    /// Hits over responses with a cache field (0 when there were none).
+    pub fn hit_ratio(&self) -> f64 {
+        ratio(self.hits, self.responses())
+    }
+
+    /// Hit bytes over the bytes of responses with a cache field.
+    pub fn byte_hit_ratio(&self) -> f64 {
+        ratio(self.hit_bytes, self.hit_bytes + self.miss_bytes + self.other_bytes)
+    }
+
+    fn merge(&mut self, o: &CacheStats) {
+        self.hits += o.hits;
+        self.misses += o.misses;
+        self.other += o.other;
+        self.hit_bytes += o.hit_bytes;
+        self.miss_bytes += o.miss_bytes;
+        self.other_bytes += o.other_bytes;
+    }
+}
+
+fn ratio(part: u64, whole: u64) -> f64 {
+    if whole == 0 {
+        0.0
+    } else {
+        part as f64 / whole as f64
+    }
+}
+
 /// Everything one thread measured.
 #[derive(Debug, Clone)]
 pub struct Stats {
@@ -117,6 +212,12 @@ pub struct Stats {
     pub last_done_ns: u64,
     /// Per-viewer results, for `--hls`.
     pub hls: HlsStats,
+    /// Connections opened (TCP connects that succeeded) for recorded requests.
+    pub connections_opened: u64,
+    /// TLS handshakes.
+    pub tls: TlsStats,
+    /// Cache fields of complete responses.
+    pub cache: CacheStats,
 }
 
 impl Default for Stats {
@@ -130,6 +231,9 @@ impl Default for Stats {
             missed: 0,
             last_done_ns: 0,
             hls: HlsStats::default(),
+            connections_opened: 0,
+            tls: TlsStats::default(),
+            cache: CacheStats::default(),
         }
     }
 }
@@ -154,6 +258,19 @@ impl Stats {
         self.errors[kind.index()] += 1;
         self.bytes += bytes;
         self.last_done_ns = self.last_done_ns.max(done_ns);
+    }
+
+    /// Records a connection opened for a request, with its TLS handshake if it had one.
+    pub fn record_connection(&mut self, handshake: Option<Handshake>) {
+        self.connections_opened += 1;
+        if let Some(h) = handshake {
+            if h.resumed {
+                self.tls.resumed += 1;
+            } else {
+                self.tls.full += 1;
+            }
+            self.tls.handshake_us.saturating_record(ns_to_us(h.ns));
+        }
     }
 
     /// Failed requests of one kind.
@@ -185,6 +302,11 @@ impl Stats {
         let _ = h.segment_download_us.add(&o.segment_download_us);
         let _ = h.stall_us.add(&o.stall_us);
         let _ = h.startup_us.add(&o.startup_us);
+        self.connections_opened += other.connections_opened;
+        self.tls.full += other.tls.full;
+        self.tls.resumed += other.tls.resumed;
+        let _ = self.tls.handshake_us.add(&other.tls.handshake_us);
+        self.cache.merge(&other.cache);
     }
 }
 
@@ -210,5 +332,36 @@ mod tests {
         assert_eq!(a.service_time_us.max(), 500);
         // Sub-microsecond samples are kept at the 1 µs floor.
         assert_eq!(a.latency_us.min(), 1);
+    }
+
+    #[test]
+    fn cache_ratios_by_requests_and_bytes() {
+        let mut a = Stats::default();
+        a.cache.record(CacheClass::Hit, 100);
+        a.cache.record(CacheClass::Hit, 100);
+        a.cache.record(CacheClass::None, 5000);
+        let mut b = Stats::default();
+        b.cache.record(CacheClass::Miss, 600);
+        b.cache.record(CacheClass::Other, 200);
+        a.merge(&b);
+        let c = a.cache;
+        assert_eq!((c.hits, c.misses, c.other, c.responses()), (2, 1, 1, 4));
+        assert_eq!(c.hit_ratio(), 0.5);
+        assert_eq!(c.byte_hit_ratio(), 0.2);
+        assert_eq!(CacheStats::default().hit_ratio(), 0.0);
+    }
+
+    #[test]
+    fn handshakes_are_counted_by_kind() {
+        let mut a = Stats::default();
+        a.record_connection(None);
+        a.record_connection(Some(Handshake { ns: 2_000_000, resumed: false }));
+        let mut b = Stats::default();
+        b.record_connection(Some(Handshake { ns: 500_000, resumed: true }));
+        a.merge(&b);
+        assert_eq!(a.connections_opened, 3);
+        assert_eq!((a.tls.full, a.tls.resumed), (1, 1));
+        assert_eq!(a.tls.handshake_us.len(), 2);
+        assert_eq!(a.tls.handshake_us.max(), 2000);
     }
 }

@@ -1,39 +1,73 @@
-//! `http://` URLs: parsing, and resolving playlist references against them (RFC 3986).
+//! `http://` and `https://` URLs: parsing, and resolving playlist references against them
+//! (RFC 3986).
 //!
-//! Only the `http` scheme is supported (no TLS). A URL keeps its authority as
-//! written, for the `Host` header (RFC 9112 §3.2), and its request target
-//! (path and query). Name resolution happens elsewhere, once, at start-up.
+//! A URL keeps its authority as written, for the `Host` header (RFC 9112 §3.2),
+//! its host (the TLS server name for `https`), and its request target (path and
+//! query). Name resolution happens elsewhere, once, at start-up.
 
 #![forbid(unsafe_code)]
 
 /// Why a URL was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
-    /// Not `http://...`.
-    #[error("{0:?}: only http:// URLs are supported")]
+    /// Neither `http://...` nor `https://...`.
+    #[error("{0:?}: only http:// and https:// URLs are supported")]
     Scheme(String),
     /// Empty host, or a port that is not a number in 1..=65535.
     #[error("{0:?}: bad host or port")]
     Authority(String),
 }
 
-/// An absolute `http://` URL.
+/// The scheme of a URL: whether the connection carries TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// `http`: plain TCP, default port 80.
+    Http,
+    /// `https`: TLS over TCP, default port 443 (RFC 9110 §4.2.2).
+    Https,
+}
+
+impl Scheme {
+    /// The scheme name as written before `://`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        }
+    }
+
+    fn default_port(self) -> u16 {
+        match self {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        }
+    }
+}
+
+/// An absolute `http://` or `https://` URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
+    /// `http` or `https`.
+    pub scheme: Scheme,
     /// `host[:port]` as written; sent as the `Host` header.
     pub authority: String,
     /// Host name or address literal, without brackets.
     pub host: String,
-    /// TCP port (80 when absent).
+    /// TCP port (80 or 443 when absent).
     pub port: u16,
     /// Path and query, starting with `/`; the fragment is dropped.
     pub target: String,
 }
 
 impl Url {
-    /// Parses an absolute `http://` URL.
+    /// Parses an absolute `http://` or `https://` URL.
     pub fn parse(s: &str) -> Result<Self, UrlError> {
-        let rest = s.strip_prefix("http://").ok_or_else(|| UrlError::Scheme(s.to_owned()))?;
+        // RFC 3986 §3.1: schemes are case-insensitive.
+        let (scheme, rest) = match s.split_once("://") {
+            Some((name, rest)) if name.eq_ignore_ascii_case("http") => (Scheme::Http, rest),
+            Some((name, rest)) if name.eq_ignore_ascii_case("https") => (Scheme::Https, rest),
+            _ => return Err(UrlError::Scheme(s.to_owned())),
+        };
         let (authority, target) = match rest.find(['/', '?', '#']) {
             Some(i) => (&rest[..i], &rest[i..]),
             None => (rest, "/"),
@@ -48,20 +82,20 @@ impl Url {
         let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
             let close = v6.find(']').ok_or_else(bad)?;
             let port = match &v6[close + 1..] {
-                "" => 80,
+                "" => scheme.default_port(),
                 p => p.strip_prefix(':').and_then(|p| p.parse().ok()).ok_or_else(bad)?,
             };
             (v6[..close].to_owned(), port)
         } else {
             match authority.rsplit_once(':') {
                 Some((h, p)) => (h.to_owned(), p.parse().map_err(|_| bad())?),
-                None => (authority.to_owned(), 80),
+                None => (authority.to_owned(), scheme.default_port()),
             }
         };
         if host.is_empty() || port == 0 {
             return Err(bad());
         }
-        Ok(Self { authority: authority.to_owned(), host, port, target })
+        Ok(Self { scheme, authority: authority.to_owned(), host, port, target })
     }
 
     /// Resolves `reference` (as found in a playlist) against this URL (RFC 3986 §5.2).
@@ -71,7 +105,7 @@ impl Url {
             return Self::parse(reference);
         }
         let target = if let Some(abs) = reference.strip_prefix("//") {
-            return Self::parse(&format!("http://{abs}"));
+            return Self::parse(&format!("{}://{abs}", self.scheme.name()));
         } else if reference.starts_with('/') {
             reference.to_owned()
         } else {
@@ -92,9 +126,11 @@ impl Url {
         Ok(Self { target, ..self.clone() })
     }
 
-    /// Whether `other` is served by the same `host:port` (same origin for `http`).
+    /// Whether `other` has the same origin: scheme, host and port (RFC 6454 §4).
     pub fn same_origin(&self, other: &Url) -> bool {
-        self.host.eq_ignore_ascii_case(&other.host) && self.port == other.port
+        self.scheme == other.scheme
+            && self.host.eq_ignore_ascii_case(&other.host)
+            && self.port == other.port
     }
 }
 
@@ -137,7 +173,9 @@ mod tests {
             ("http://h/p?q=1#frag", Some(("h", "h", 80, "/p?q=1"))),
             ("http://h?q", Some(("h", "h", 80, "/?q"))),
             ("http://[::1]:9000/x", Some(("[::1]:9000", "::1", 9000, "/x"))),
-            ("https://h/", None),
+            ("https://h/", Some(("h", "h", 443, "/"))),
+            ("HTTPS://h:8443/s", Some(("h:8443", "h", 8443, "/s"))),
+            ("https://[::1]/x", Some(("[::1]", "::1", 443, "/x"))),
             ("http://:80/", None),
             ("http://h:0/", None),
             ("http://h:99999/", None),
@@ -175,5 +213,9 @@ mod tests {
         let other = base.join("http://other:81/x").unwrap();
         assert!(!base.same_origin(&other));
         assert!(base.same_origin(&base.join("//A/z").unwrap()));
+        let secure = Url::parse("https://a/b/c").unwrap();
+        assert_eq!(secure.join("//a/x").unwrap().scheme, Scheme::Https);
+        assert!(!secure.same_origin(&Url::parse("http://a:443/b/c").unwrap()));
+        assert!(secure.same_origin(&secure.join("../x").unwrap()));
     }
 }

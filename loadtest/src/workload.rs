@@ -1,18 +1,31 @@
-//! What each request asks for: weighted URL rotation and random aligned ranges.
+//! What each request asks for: weighted URL rotation, random aligned ranges, or an object of
+//! a Zipf-popular catalog.
 //!
 //! The rotation is precomputed once (smooth weighted round robin, as nginx's
 //! upstream balancer does), so a connection picks its next URL by index with
 //! no shared state: request `j` of connection `k` out of `C` uses slot
 //! `(j * C + k) mod len`. Ranges come from a per-connection xorshift generator
-//! seeded by the connection index, so runs are reproducible.
+//! seeded by the connection index, so runs are reproducible. A [`Catalog`]
+//! (`--catalog N`) replaces the rotation: request slot `s` asks for object
+//! `zipf.sample(unit(seed, s))` (see [`crate::zipf`]), its target made from the
+//! URL template.
 
 #![forbid(unsafe_code)]
 
+use std::fmt::Write;
 use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::url::Scheme;
+use crate::zipf::{unit, Zipf};
 
 /// One server to connect to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Origin {
+    /// `http` or `https`.
+    pub scheme: Scheme,
+    /// Host name or address literal: the TLS server name for `https`.
+    pub host: String,
     /// `Host` header value.
     pub authority: String,
     /// Address resolved at start-up.
@@ -41,6 +54,54 @@ pub struct Workload {
     pub rotation: Vec<usize>,
     /// Bytes per range request (`--range-size`), if any.
     pub range_size: Option<u64>,
+    /// Objects drawn by popularity instead of the rotation (`--catalog`), if any.
+    pub catalog: Option<Catalog>,
+}
+
+/// The text in a URL template that stands for the object number.
+pub const OBJECT_PLACEHOLDER: &str = "{i}";
+
+/// `--catalog N --zipf ALPHA`: objects `0..N` of one origin, drawn by Zipf popularity.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// Index into [`Workload::origins`].
+    pub origin: usize,
+    /// Request target before the object number.
+    pub prefix: String,
+    /// Request target after the object number.
+    pub suffix: String,
+    /// Popularity of the objects (shared by every thread).
+    pub popularity: Arc<Zipf>,
+    /// `--seed`.
+    pub seed: u64,
+}
+
+impl Catalog {
+    /// Splits request target `target` at [`OBJECT_PLACEHOLDER`]; without one, the object
+    /// number becomes a last path segment (`/obj` and `/obj/` both give `/obj/{i}`).
+    pub fn template(target: &str) -> (String, String) {
+        if let Some((prefix, suffix)) = target.split_once(OBJECT_PLACEHOLDER) {
+            return (prefix.to_owned(), suffix.to_owned());
+        }
+        let (path, query) = match target.find('?') {
+            Some(q) => target.split_at(q),
+            None => (target, ""),
+        };
+        let path = path.strip_suffix('/').unwrap_or(path);
+        (format!("{path}/"), query.to_owned())
+    }
+
+    /// The object request slot `slot` asks for.
+    pub fn object(&self, slot: u64) -> u64 {
+        self.popularity.sample(unit(self.seed, slot))
+    }
+
+    /// Writes object `object`'s request target into `out` (cleared first).
+    pub fn write_target(&self, object: u64, out: &mut String) {
+        out.clear();
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}{object}{}", self.prefix, self.suffix);
+    }
 }
 
 impl Workload {
@@ -165,6 +226,35 @@ mod tests {
         for bad in ["http://h/a 0", "http://h/a x", "http://h/a 1 2"] {
             assert!(parse_urls_file(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn catalog_templates() {
+        let cases: &[(&str, &str, &str)] = &[
+            ("/obj/{i}", "/obj/", ""),
+            ("/obj/{i}.bin?v=2", "/obj/", ".bin?v=2"),
+            ("/v/{i}/seg.ts", "/v/", "/seg.ts"),
+            ("/obj", "/obj/", ""),
+            ("/obj/", "/obj/", ""),
+            ("/", "/", ""),
+            ("/obj?x=1", "/obj/", "?x=1"),
+        ];
+        for (target, prefix, suffix) in cases {
+            let got = Catalog::template(target);
+            assert_eq!((got.0.as_str(), got.1.as_str()), (*prefix, *suffix), "{target}");
+        }
+        let (prefix, suffix) = Catalog::template("/o/{i}.bin");
+        let catalog = Catalog {
+            origin: 0,
+            prefix,
+            suffix,
+            popularity: Arc::new(Zipf::new(10, 1.0).unwrap()),
+            seed: 7,
+        };
+        let mut out = String::from("stale");
+        catalog.write_target(9, &mut out);
+        assert_eq!(out, "/o/9.bin");
+        assert!((0..1000).all(|slot| catalog.object(slot) < 10));
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! does not hold back requests an idle connection could send; when every
 //! connection is busy, due requests wait, and the wait is part of their latency.
 //!
+//! A request asks for the next URL of the weighted rotation, or with
+//! `--catalog` for the object the catalog draws for its slot
+//! ([`crate::workload::Catalog`]).
+//!
 //! Closed loop (no `--rate`): send, wait for the response, take the next
 //! ticket; the intended time is the send time, so latency equals service
 //! time. Open loop: wait until the ticket's intended time, send, and charge
@@ -18,6 +22,7 @@
 use std::rc::Rc;
 
 use super::conn::{BodyMode, Conn};
+use super::outcome::fetch;
 use super::timer::Timer;
 use super::ThreadCtx;
 use crate::http::write_get;
@@ -40,13 +45,7 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
     let share = cfg.requests.map(|n| request_share(n, lanes, lane));
     let open = cfg.rate.map(|rate| OpenLoop { start_ns: ctx.start_ns, rate, lanes, index: lane });
     let k = k as u64;
-    let timer = match Timer::new() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("ringcast-load: connection {k}: cannot create timer: {e}");
-            return;
-        }
-    };
+    let timer = Timer::new();
     let _ = timer.sleep_until(ctx.start_ns).await;
     let mut conn = Conn::new(ctx.clone());
     let mut rng = Rng::new(k);
@@ -62,6 +61,8 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
             req
         })
         .collect();
+    // The catalog object's request target, rebuilt per request.
+    let mut target = String::new();
     loop {
         let j = ctx.next_ticket.get();
         if j == LANE_CLOSED || matches!(share, Some(s) if j >= s) {
@@ -92,41 +93,32 @@ pub async fn run_connection(ctx: Rc<ThreadCtx>, k: usize) {
         }
 
         let slot = open.as_ref().map_or(j * lanes + lane, |o| o.slot(j));
-        let target_index = cfg.workload.pick(slot);
-        let target = &cfg.workload.targets[target_index];
-        let range = match (cfg.workload.range_size, target.size) {
-            (Some(size), Some(len)) => aligned_range(&mut rng, len, size),
-            _ => None,
-        };
-        if range.is_some() {
-            let origin = &cfg.workload.origins[target.origin];
-            write_get(conn.request_buf(), &origin.authority, &target.path, range);
+        let origin = if let Some(catalog) = &cfg.workload.catalog {
+            catalog.write_target(catalog.object(slot), &mut target);
+            let origin = &cfg.workload.origins[catalog.origin];
+            write_get(conn.request_buf(), &origin.authority, &target, None);
+            catalog.origin
         } else {
-            let req = conn.request_buf();
-            req.clear();
-            req.extend_from_slice(&fixed_requests[target_index]);
-        }
-
-        let sent = monotonic_ns();
-        let result = tokio::time::timeout(cfg.timeout, conn.exchange(target.origin, mode)).await;
-        let done = monotonic_ns();
-        let outcome = match result {
-            Err(_elapsed) => {
-                let bytes = conn.bytes_in_flight();
-                conn.close();
-                Err((ErrorKind::Timeout, bytes))
+            let target_index = cfg.workload.pick(slot);
+            let target = &cfg.workload.targets[target_index];
+            let range = match (cfg.workload.range_size, target.size) {
+                (Some(size), Some(len)) => aligned_range(&mut rng, len, size),
+                _ => None,
+            };
+            if range.is_some() {
+                let origin = &cfg.workload.origins[target.origin];
+                write_get(conn.request_buf(), &origin.authority, &target.path, range);
+            } else {
+                let req = conn.request_buf();
+                req.clear();
+                req.extend_from_slice(&fixed_requests[target_index]);
             }
-            Ok(Err(failure)) => Err((failure.kind, failure.bytes)),
-            Ok(Ok(resp)) if !cfg.status_ok(resp.status) => Err((ErrorKind::Status, resp.bytes)),
-            Ok(Ok(resp)) if cfg.checksum.is_some() && resp.crc32 != cfg.checksum => {
-                Err((ErrorKind::Checksum, resp.bytes))
-            }
-            Ok(Ok(resp)) => Ok(resp.bytes),
+            target.origin
         };
-        let connect_failed = matches!(outcome, Err((ErrorKind::Connect, _)));
-        ctx.record(intended, sent, done, outcome);
-        if connect_failed && open.is_none() {
-            let _ = timer.sleep_until(done + CONNECT_RETRY_NS).await;
+
+        let fetched = fetch(&ctx, &mut conn, intended, origin, mode).await;
+        if matches!(fetched.result, Err(ErrorKind::Connect)) && open.is_none() {
+            let _ = timer.sleep_until(fetched.done_ns + CONNECT_RETRY_NS).await;
         }
     }
 }

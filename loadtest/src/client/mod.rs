@@ -6,13 +6,20 @@
 //! except its [`LiveCounters`] slot, which only it writes; its [`Stats`] are
 //! returned when its last connection ends and merged by the caller.
 //!
+//! Connections drive what the pure modules decide: [`load`] the request loop
+//! of a URL list or catalog, [`viewer`] an HLS player ([`crate::hls`]); both
+//! send through [`conn`] and count each request the same way ([`outcome`]).
+//!
 //! Every connection ends by itself: at its request share, or at the end of
 //! the measured window (requests in flight then may still finish, bounded by
 //! `--timeout`).
 
 pub mod conn;
+mod link;
 pub mod load;
+mod outcome;
 pub mod timer;
+pub mod viewer;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -21,7 +28,7 @@ use std::time::Duration;
 
 use crate::config::Config;
 use crate::live::{LiveCounters, LiveSnapshot};
-use crate::stats::{ErrorKind, Stats};
+use crate::stats::{ErrorKind, Handshake, Stats};
 use crate::sys::{self, DiscardBuf};
 
 /// What every task on one worker thread shares (single-threaded, no locks).
@@ -42,18 +49,21 @@ pub struct ThreadCtx {
     pub thread: usize,
     /// The lane's next unclaimed request (see `load`).
     pub next_ticket: Cell<u64>,
+    /// This thread's TLS client configuration (its own session cache), for https origins.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
     live: Arc<LiveCounters>,
     live_totals: Cell<LiveSnapshot>,
 }
 
 impl ThreadCtx {
-    /// Records one request's outcome, unless it belongs to the warm-up.
+    /// Records one request's outcome and what its exchange saw, unless it belongs to the warm-up.
     pub fn record(
         &self,
         intended_ns: u64,
         sent_ns: u64,
         done_ns: u64,
         outcome: Result<u64, (ErrorKind, u64)>,
+        seen: &Seen,
     ) {
         let mut live = self.live_totals.get();
         match outcome {
@@ -76,12 +86,27 @@ impl ThreadCtx {
             Ok(bytes) => stats.record_ok(intended_ns, sent_ns, done_ns, bytes),
             Err((kind, bytes)) => stats.record_error(kind, done_ns, bytes),
         }
+        if let Some(handshake) = seen.connection {
+            stats.record_connection(handshake);
+        }
+        if let Some((class, bytes)) = seen.cache {
+            stats.cache.record(class, bytes);
+        }
     }
 
     /// Whether a request intended at `t_ns` is past the end of the run.
     pub fn past_end(&self, t_ns: u64) -> bool {
         self.end_ns.is_some_and(|end| t_ns >= end)
     }
+}
+
+/// What one request's exchange saw besides its outcome.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    /// A connection was opened for it (with its TLS handshake, if any).
+    pub connection: Option<Option<Handshake>>,
+    /// The complete response's cache field and bytes.
+    pub cache: Option<(crate::http::CacheClass, u64)>,
 }
 
 /// Shared inputs of a run, fixed before any thread starts.
@@ -148,6 +173,7 @@ pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io:
         end_ns: cfg.duration.map(|d| record_from_ns + duration_ns(d)),
         thread,
         next_ticket: Cell::new(0),
+        tls: cfg.tls.as_ref().map(|t| crate::tls::per_thread(&t.config, t.resume)),
         live: plan.live[thread].clone(),
         live_totals: Cell::new(LiveSnapshot::default()),
     });
@@ -162,7 +188,7 @@ pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io:
             let ctx = task_ctx.clone();
             tasks.push(tokio_uring::spawn(async move {
                 if ctx.cfg.hls.is_some() {
-                    crate::hls::viewer::run_viewer(ctx, k).await;
+                    viewer::run_viewer(ctx, k).await;
                 } else {
                     load::run_connection(ctx, k).await;
                 }

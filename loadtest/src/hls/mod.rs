@@ -1,9 +1,9 @@
-//! HLS viewers: playlists (RFC 8216) and a player's pacing.
+//! HLS viewers, the pure part: playlists (RFC 8216) and a player's pacing.
 //!
 //! [`playlist`] parses master and media playlists; [`player`] is the pacing
-//! and lateness model, pure arithmetic on times; [`viewer`] drives one
-//! simulated viewer over a connection.
+//! and lateness model, pure arithmetic on times. Neither does I/O: the viewer
+//! that fetches over a connection and follows them is
+//! [`crate::client::viewer`].
 
 pub mod player;
 pub mod playlist;
-pub mod viewer;

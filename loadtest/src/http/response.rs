@@ -6,6 +6,8 @@
 //! caller counts it and closes the connection, since after a framing error the
 //! position of the next response is unknown.
 
+use super::cache::{classify_cache_status, classify_x_cache, CacheClass};
+
 /// Largest response head accepted; a longer head is a [`ParseError::HeadTooLarge`].
 pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 
@@ -58,6 +60,8 @@ pub struct ResponseHead {
     pub close: bool,
     /// The complete length from `Content-Range: bytes a-b/LEN`, if present (RFC 9110 §14.4).
     pub content_range_total: Option<u64>,
+    /// What `Cache-Status` (preferred) or `X-Cache` says (see [`super::cache`]).
+    pub cache: CacheClass,
 }
 
 /// The result of looking at the bytes received so far.
@@ -92,6 +96,8 @@ pub fn parse_head(buf: &[u8]) -> Result<HeadParse, ParseError> {
     let mut connection_close = false;
     let mut connection_keep_alive = false;
     let mut content_range_total = None;
+    let mut cache_status = None;
+    let mut x_cache = None;
     for line in lines {
         if line.is_empty() {
             break;
@@ -99,10 +105,19 @@ pub fn parse_head(buf: &[u8]) -> Result<HeadParse, ParseError> {
         let (name, value) = split_field(line)?;
         // Dispatch on length first: most fields (Date, Server, ETag, ...) are skipped
         // without a single case-insensitive comparison.
-        if !matches!(name.len(), 10 | 13 | 14 | 17) {
+        if !matches!(name.len(), 7 | 10 | 12 | 13 | 14 | 17) {
             continue;
         }
-        if name.eq_ignore_ascii_case(b"content-length") {
+        if name.eq_ignore_ascii_case(b"cache-status") {
+            // The last line ends the combined list (RFC 9110 §5.3); an empty line adds nothing.
+            if !value.is_empty() {
+                cache_status = Some(classify_cache_status(value));
+            }
+        } else if name.eq_ignore_ascii_case(b"x-cache") {
+            if !value.is_empty() {
+                x_cache = Some(classify_x_cache(value));
+            }
+        } else if name.eq_ignore_ascii_case(b"content-length") {
             // RFC 9112 §6.3 item 5: a list of identical values may be accepted; anything else is invalid.
             for part in value.split(|&b| b == b',') {
                 let n = parse_decimal(trim_ows(part)).ok_or(ParseError::ContentLength)?;
@@ -149,7 +164,15 @@ pub fn parse_head(buf: &[u8]) -> Result<HeadParse, ParseError> {
         close = true;
         BodyFraming::UntilClose
     };
-    Ok(HeadParse::Complete(ResponseHead { status, head_len, framing, close, content_range_total }))
+    let cache = cache_status.or(x_cache).unwrap_or(CacheClass::None);
+    Ok(HeadParse::Complete(ResponseHead {
+        status,
+        head_len,
+        framing,
+        close,
+        content_range_total,
+        cache,
+    }))
 }
 
 /// Index just past the blank line ending the head (`\n\n` or `\n\r\n`), if present.
@@ -429,6 +452,30 @@ mod tests {
                 "HTTP/1.1 206 Partial\r\nContent-Range: {value}\r\nContent-Length: 1\r\n\r\n"
             );
             assert_eq!(complete(&raw).content_range_total, *want, "{value}");
+        }
+    }
+
+    #[test]
+    fn cache_fields() {
+        use CacheClass::*;
+        // RFC 9211 §2: Cache-Status wins over X-Cache; field lines combine into one list
+        // (RFC 9110 §5.3), so the last member of the last line counts.
+        let cases: &[(&str, CacheClass)] = &[
+            ("", None),
+            ("Cache-Status: edge; hit\r\n", Hit),
+            ("cache-status: edge; fwd=uri-miss\r\n", Miss),
+            ("X-Cache: HIT\r\n", Hit),
+            ("x-cache: MISS\r\n", Miss),
+            ("X-Cache: HIT\r\nCache-Status: edge; fwd=miss\r\n", Miss),
+            ("Cache-Status: edge; fwd=miss\r\nX-Cache: HIT\r\n", Miss),
+            ("Cache-Status: origin; fwd=miss\r\nCache-Status: edge; hit\r\n", Hit),
+            ("Cache-Status: edge; hit\r\nCache-Status:\r\n", Hit),
+            ("X-Cache: EXPIRED\r\n", Other),
+            ("X-Cache-Lookup: HIT\r\n", None),
+        ];
+        for (fields, want) in cases {
+            let raw = format!("HTTP/1.1 200 OK\r\n{fields}Content-Length: 0\r\n\r\n");
+            assert_eq!(complete(&raw).cache, *want, "{fields:?}");
         }
     }
 

@@ -3,7 +3,9 @@
 //! Stable keys (scripts rely on them): `requests`, `errors`, `duration_s`,
 //! `rate_achieved`, `bytes`, and `latency_us` / `service_time_us`, each with
 //! `p50`, `p90`, `p99`, `p999`, `p9999`, `max`, `mean`. `latency_curve` is
-//! the full percentile curve `ringcast-load plot` draws.
+//! the full percentile curve `ringcast-load plot` draws. `connections_opened`
+//! is always present; `tls` appears when TLS handshakes were made, `cache` when
+//! responses carried `Cache-Status` or `X-Cache`, `hls` in HLS mode.
 
 use hdrhistogram::Histogram;
 use serde_json::{json, Map, Value};
@@ -62,6 +64,30 @@ pub fn render(s: &Summary) -> Value {
         "service_time_us": histogram_json(&st.service_time_us),
         "latency_curve": curve(&st.latency_us),
     });
+    doc["connections_opened"] = json!(st.connections_opened);
+    let tls = &st.tls;
+    if tls.full + tls.resumed > 0 {
+        doc["tls"] = json!({
+            "handshakes": tls.full + tls.resumed,
+            "full": tls.full,
+            "resumed": tls.resumed,
+            "handshake_us": histogram_json(&tls.handshake_us),
+        });
+    }
+    let cache = &st.cache;
+    if cache.responses() > 0 {
+        doc["cache"] = json!({
+            "responses": cache.responses(),
+            "hits": cache.hits,
+            "misses": cache.misses,
+            "other": cache.other,
+            "hit_bytes": cache.hit_bytes,
+            "miss_bytes": cache.miss_bytes,
+            "other_bytes": cache.other_bytes,
+            "hit_ratio": cache.hit_ratio(),
+            "byte_hit_ratio": cache.byte_hit_ratio(),
+        });
+    }
     let hls = &st.hls;
     if hls.sessions > 0 {
         doc["hls"] = json!({

@@ -78,6 +78,32 @@ pub fn render(s: &Summary) -> String {
         let _ = write!(out, " ({})", kinds.join(", "));
     }
     let _ = writeln!(out);
+    let tls = &st.tls;
+    if tls.full + tls.resumed > 0 {
+        let _ = writeln!(
+            out,
+            "  tls: {} handshakes, {} full, {} resumed ({} connections opened)",
+            tls.full + tls.resumed,
+            tls.full,
+            tls.resumed,
+            st.connections_opened
+        );
+        row(&mut out, "handshake", &tls.handshake_us);
+    }
+    let cache = &st.cache;
+    if cache.responses() > 0 {
+        let _ = writeln!(
+            out,
+            "  cache: {} hits, {} misses, {} other of {} responses with a cache field; \
+             hit ratio {:.2}% by requests, {:.2}% by bytes",
+            cache.hits,
+            cache.misses,
+            cache.other,
+            cache.responses(),
+            cache.hit_ratio() * 100.0,
+            cache.byte_hit_ratio() * 100.0
+        );
+    }
     let hls = &st.hls;
     if hls.sessions > 0 {
         let late_pct = if hls.segments > 0 {

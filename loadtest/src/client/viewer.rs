@@ -20,11 +20,12 @@
 
 use std::rc::Rc;
 
-use super::player::{Player, SegmentOutcome};
-use super::playlist::{self, Playlist};
-use crate::client::conn::{BodyMode, Conn, Response};
-use crate::client::timer::Timer;
-use crate::client::ThreadCtx;
+use super::conn::{BodyMode, Conn, Response};
+use super::outcome::fetch;
+use super::timer::Timer;
+use super::{Seen, ThreadCtx};
+use crate::hls::player::{Player, SegmentOutcome};
+use crate::hls::playlist::{self, Playlist};
 use crate::http::write_get;
 use crate::schedule::request_share;
 use crate::stats::{ns_to_us, ErrorKind};
@@ -78,30 +79,11 @@ impl Viewer {
             *b -= 1;
         }
         let _ = self.timer.sleep_until(intended_ns).await;
-        let cfg = self.ctx.cfg.clone();
         write_get(self.conn.request_buf(), &url.authority, &url.target, None);
-        let sent = monotonic_ns();
-        let result = tokio::time::timeout(cfg.timeout, self.conn.exchange(0, mode)).await;
-        let done = monotonic_ns();
-        let outcome = match result {
-            Err(_elapsed) => {
-                let bytes = self.conn.bytes_in_flight();
-                self.conn.close();
-                Err((ErrorKind::Timeout, bytes))
-            }
-            Ok(Err(f)) => Err((f.kind, f.bytes)),
-            Ok(Ok(r)) if !cfg.status_ok(r.status) => Err((ErrorKind::Status, r.bytes)),
-            Ok(Ok(r)) => Ok(r),
-        };
-        match outcome {
-            Ok(r) => {
-                self.ctx.record(intended_ns, sent, done, Ok(r.bytes));
-                Ok((r, done))
-            }
-            Err(e) => {
-                self.ctx.record(intended_ns, sent, done, Err(e));
-                Err(Stop::Failed)
-            }
+        let fetched = fetch(&self.ctx, &mut self.conn, intended_ns, 0, mode).await;
+        match fetched.result {
+            Ok(r) => Ok((r, fetched.done_ns)),
+            Err(_) => Err(Stop::Failed),
         }
     }
 
@@ -128,7 +110,7 @@ impl Viewer {
     }
 
     fn parse_error(&self, now: u64) {
-        self.ctx.record(now, now, now, Err((ErrorKind::Parse, 0)));
+        self.ctx.record(now, now, now, Err((ErrorKind::Parse, 0)), &Seen::default());
     }
 
     /// One session: `Ok` once its playlist has been played through.
@@ -186,13 +168,7 @@ pub async fn run_viewer(ctx: Rc<ThreadCtx>, index: usize) {
     let Some(hls) = ctx.cfg.hls.clone() else {
         return;
     };
-    let timer = match Timer::new() {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("ringcast-load: viewer {index}: cannot create timer: {e}");
-            return;
-        }
-    };
+    let timer = Timer::new();
     let _ = timer.sleep_until(ctx.start_ns).await;
     let budget =
         ctx.cfg.requests.map(|n| request_share(n, ctx.cfg.connections as u64, index as u64));
