@@ -1,12 +1,15 @@
-//! A small HTTP/1.1 server for integration tests, on plain std threads.
+//! A small HTTP/1.1 server for integration tests, on plain std threads, over TCP or TLS.
 //!
 //! It serves every request with a caller-supplied handler, counts the
-//! requests it saw, and runs until the test process exits.
+//! requests it saw, and runs until the test process exits. [`Server::start_tls`]
+//! serves the same over rustls (`StreamOwned` on a std `TcpStream`) with a
+//! certificate for `localhost` and `127.0.0.1` issued by a CA made at start-up,
+//! and counts full and resumed handshakes as the server saw them.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -45,11 +48,57 @@ pub struct Server {
     /// Where it listens.
     pub addr: SocketAddr,
     requests: Arc<AtomicU64>,
+    tls: Option<TlsSide>,
+}
+
+/// The TLS side of a test server.
+struct TlsSide {
+    /// PEM file of the CA that issued the server's certificate.
+    ca_file: std::path::PathBuf,
+    counts: Arc<HandshakeCounts>,
+}
+
+/// Handshakes as the server saw them, and the server names clients sent.
+#[derive(Default)]
+pub struct HandshakeCounts {
+    full: AtomicU64,
+    resumed: AtomicU64,
+    sni: std::sync::Mutex<Vec<Option<String>>>,
+}
+
+/// TLS versions a test server accepts.
+#[derive(Clone, Copy, Debug)]
+pub enum TlsVersions {
+    /// TLS 1.3 and 1.2.
+    Both,
+    /// TLS 1.2 only (session IDs for resumption).
+    Tls12,
 }
 
 impl Server {
     /// Starts a server on 127.0.0.1:0.
     pub fn start(handler: impl Fn(u64, &str) -> Reply + Send + Sync + 'static) -> Self {
+        Self::listen(handler, None)
+    }
+
+    /// Starts a TLS server on 127.0.0.1:0 (with session resumption, rustls' defaults).
+    pub fn start_tls(
+        versions: TlsVersions,
+        handler: impl Fn(u64, &str) -> Reply + Send + Sync + 'static,
+    ) -> Self {
+        let (config, ca_pem) = tls_server_config(versions);
+        let ca_file = temp_path("pem");
+        std::fs::write(&ca_file, ca_pem).expect("write CA file");
+        let counts = Arc::new(HandshakeCounts::default());
+        let mut server = Self::listen(handler, Some((config, counts.clone())));
+        server.tls = Some(TlsSide { ca_file, counts });
+        server
+    }
+
+    fn listen(
+        handler: impl Fn(u64, &str) -> Reply + Send + Sync + 'static,
+        tls: Option<(Arc<rustls::ServerConfig>, Arc<HandshakeCounts>)>,
+    ) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let requests = Arc::new(AtomicU64::new(0));
@@ -60,15 +109,54 @@ impl Server {
                 let Ok(stream) = stream else { continue };
                 let handler = handler.clone();
                 let counter = counter.clone();
-                std::thread::spawn(move || serve(stream, &*handler, &counter));
+                let tls = tls.clone();
+                std::thread::spawn(move || {
+                    let _ = stream.set_nodelay(true);
+                    match tls {
+                        None => serve(stream, &*handler, &counter, |_| {}),
+                        Some((config, counts)) => {
+                            let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+                            let mut seen = false;
+                            let tls_stream = rustls::StreamOwned::new(conn, stream);
+                            serve(tls_stream, &*handler, &counter, |s| {
+                                // Counted once per connection, after its first request arrived.
+                                if !std::mem::replace(&mut seen, true) {
+                                    counts.saw(&s.conn);
+                                }
+                            });
+                        }
+                    }
+                });
             }
         });
-        Self { addr, requests }
+        Self { addr, requests, tls: None }
     }
 
-    /// `http://127.0.0.1:PORT{path}`.
+    /// `http://127.0.0.1:PORT{path}` (`https://` for a TLS server).
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
+    }
+
+    /// `https://localhost:PORT{path}`: the name is sent as SNI and checked against the certificate.
+    pub fn url_by_name(&self, path: &str) -> String {
+        format!("https://localhost:{}{path}", self.addr.port())
+    }
+
+    /// The CA file to pass as `--cacert`.
+    pub fn ca_file(&self) -> &str {
+        self.tls.as_ref().expect("a TLS server").ca_file.to_str().expect("utf-8 path")
+    }
+
+    /// (full, resumed) handshakes the server completed.
+    pub fn handshakes(&self) -> (u64, u64) {
+        let c = &self.tls.as_ref().expect("a TLS server").counts;
+        (c.full.load(Ordering::SeqCst), c.resumed.load(Ordering::SeqCst))
+    }
+
+    /// The server name (SNI) each TLS connection sent, in the order they were served.
+    pub fn server_names(&self) -> Vec<Option<String>> {
+        self.tls.as_ref().expect("a TLS server").counts.sni.lock().unwrap().clone()
     }
 
     /// Request heads received so far.
@@ -77,8 +165,52 @@ impl Server {
     }
 }
 
-fn serve(mut stream: TcpStream, handler: &Handler, counter: &AtomicU64) {
-    let _ = stream.set_nodelay(true);
+impl HandshakeCounts {
+    fn saw(&self, conn: &rustls::ServerConnection) {
+        let counter = match conn.handshake_kind() {
+            Some(rustls::HandshakeKind::Resumed) => &self.resumed,
+            _ => &self.full,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+        self.sni.lock().unwrap().push(conn.server_name().map(str::to_owned));
+    }
+}
+
+/// A server configuration with a fresh CA and a certificate for localhost/127.0.0.1; the
+/// CA's PEM comes back for the client to trust.
+fn tls_server_config(versions: TlsVersions) -> (Arc<rustls::ServerConfig>, String) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "ringcast-load test CA");
+    let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+    let leaf_key = KeyPair::generate().expect("leaf key");
+    let leaf_params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .expect("leaf params");
+    let leaf = leaf_params.signed_by(&leaf_key, &ca, &ca_key).expect("leaf certificate");
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    #[allow(deprecated, reason = "the ring provider is the one this workspace builds")]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&rustls::SupportedProtocolVersion] = match versions {
+        TlsVersions::Both => rustls::ALL_VERSIONS,
+        TlsVersions::Tls12 => &[&rustls::version::TLS12],
+    };
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(versions)
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![leaf.der().clone()], key)
+        .expect("server certificate");
+    (Arc::new(config), ca.pem())
+}
+
+fn serve<S: Read + Write>(
+    mut stream: S,
+    handler: &Handler,
+    counter: &AtomicU64,
+    mut on_request: impl FnMut(&S),
+) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     loop {
@@ -93,12 +225,13 @@ fn serve(mut stream: TcpStream, handler: &Handler, counter: &AtomicU64) {
         };
         let head = String::from_utf8_lossy(&buf[..end]).into_owned();
         buf.drain(..end);
+        on_request(&stream);
         let n = counter.fetch_add(1, Ordering::SeqCst);
         let reply = handler(n, &head);
         if !reply.delay.is_zero() {
             std::thread::sleep(reply.delay);
         }
-        if stream.write_all(&reply.bytes).is_err() || reply.close {
+        if stream.write_all(&reply.bytes).and_then(|()| stream.flush()).is_err() || reply.close {
             return;
         }
     }
