@@ -137,11 +137,11 @@ mod tests {
         // 5 standard deviations of its probability (binomial), and the whole sample must
         // pass a chi-square test at far beyond the 99.9% quantile for N-1 degrees of freedom.
         const DRAWS: u64 = 400_000;
-        for (n, alpha, seed) in [(50, 0.0, 1), (50, 0.8, 2), (200, 1.0, 3), (1000, 1.2, 4)] {
-            let z = Zipf::new(n, alpha).unwrap();
-            let mut counts = vec![0u64; n as usize];
+        for (n, alpha, seed) in [(50usize, 0.0, 1), (50, 0.8, 2), (200, 1.0, 3), (1000, 1.2, 4)] {
+            let z = Zipf::new(n as u64, alpha).unwrap();
+            let mut counts = vec![0u64; n];
             for slot in 0..DRAWS {
-                counts[z.sample(unit(seed, slot)) as usize] += 1;
+                counts[usize::try_from(z.sample(unit(seed, slot))).unwrap()] += 1;
             }
             let draws = DRAWS as f64;
             let mut chi2 = 0.0;
@@ -162,7 +162,7 @@ mod tests {
             assert!(chi2 < q999, "n={n} α={alpha}: chi2 {chi2:.1} >= {q999:.1}");
             // The most popular object is object 0 unless the distribution is uniform.
             if alpha > 0.0 {
-                assert!(counts[0] > counts[n as usize - 1]);
+                assert!(counts[0] > counts[n - 1]);
             }
         }
     }

@@ -21,8 +21,11 @@ fn reply_for(i: u64) -> (&'static str, Reply) {
     (class, Reply { bytes, delay: std::time::Duration::ZERO, close: false })
 }
 
-/// A server for `/obj/{i}` that logs (object, class, bytes) per request.
-fn catalog_server() -> (Server, Arc<Mutex<Vec<(u64, &'static str, u64)>>>) {
+/// (object, cache class, response bytes) of each request the server answered.
+type Log = Arc<Mutex<Vec<(u64, &'static str, u64)>>>;
+
+/// A server for `/obj/{i}` that logs every request.
+fn catalog_server() -> (Server, Log) {
     let log = Arc::new(Mutex::new(Vec::new()));
     let seen = log.clone();
     let server = Server::start(move |_, head| {
