@@ -71,8 +71,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue, Submitter};
-use ringcast_load::http::response::{parse_decimal, trim_ows};
-use ringcast_load::url::Url;
+use ringcast_load::http::response::MAX_HEAD_BYTES;
+use ringcast_load::http::{parse_head, BodyFraming, HeadParse, ParseError, ResponseHead};
+use ringcast_load::url::{Scheme, Url};
 
 const USAGE: &str = "usage: client_floor <conns> <secs> <link|multi> http://IP:PORT/path";
 
@@ -85,8 +86,6 @@ const RECV_BUF_BYTES: usize = RECV_BUF_LEN as usize;
 const PROVIDED_BUFS: u16 = 1024;
 /// Buffer group id of the provided-buffer ring.
 const BUF_GROUP: u16 = 0;
-/// Largest response head accepted.
-const MAX_HEAD_BYTES: usize = 64 * 1024;
 
 /// `IORING_RECVSEND_POLL_FIRST` (`include/uapi/linux/io_uring.h`): arm the poll before trying.
 const RECVSEND_POLL_FIRST: u16 = 1;
@@ -137,6 +136,9 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
         m => return Err(format!("mode must be link or multi, not {m:?}\n{USAGE}")),
     };
     let url = Url::parse(url).map_err(|e| e.to_string())?;
+    if url.scheme != Scheme::Http {
+        return Err(format!("only http:// URLs: the floor is measured without TLS\n{USAGE}"));
+    }
     let ip: IpAddr = url
         .host
         .parse()
@@ -146,24 +148,18 @@ fn parse_args(args: &[String]) -> Result<Args, String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Response parsing (no I/O). Deliberately smaller than ringcast_load::http::response: only what
-// framing a Content-Length response needs, since its cost is part of the floor being measured.
+// Response framing (no I/O): ringcast_load's own head parser, and only `Content-Length` bodies,
+// counted without being looked at.
 
 /// Why a connection's response stream was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 enum ResponseError {
-    /// Not `HTTP/1.x SP 3DIGIT ...` (RFC 9112 §4).
-    #[error("malformed status line")]
-    StatusLine,
-    /// Not a decimal number, or several values that disagree (RFC 9112 §6.3 item 5).
-    #[error("invalid Content-Length")]
-    ContentLength,
+    /// The head is malformed or too large (see [`ParseError`]).
+    #[error(transparent)]
+    Head(#[from] ParseError),
     /// Chunked and close-delimited bodies are not supported.
     #[error("response without Content-Length")]
     NoContentLength,
-    /// The head exceeds [`MAX_HEAD_BYTES`].
-    #[error("response head larger than {MAX_HEAD_BYTES} bytes")]
-    HeadTooLarge,
     /// Bytes beyond the response, though only one request was outstanding.
     #[error("bytes after the end of the response")]
     Leftover,
@@ -193,34 +189,29 @@ impl ResponseParser {
         }
         if self.head.is_empty() {
             // Usual path: the whole head arrives in one receive and is parsed in place.
-            if let Some(end) = find_head_end(data, 0) {
-                let (status, len) = parse_head(&data[..end])?;
-                return self.start_body(status, len, data.len() - end);
-            }
-            return self.stash(data);
+            return match parse_head(data)? {
+                HeadParse::Complete(h) => {
+                    let len = body_length(&h)?;
+                    self.start_body(h.status, len, data.len() - h.head_len)
+                }
+                HeadParse::Partial => self.stash(data),
+            };
         }
-        // The terminator may straddle the previous receive and this one.
-        let from = self.head.len().saturating_sub(3);
-        self.head.extend_from_slice(data);
-        match find_head_end(&self.head, from) {
-            None if self.head.len() > MAX_HEAD_BYTES => Err(ResponseError::HeadTooLarge),
-            None => Ok(Progress::NeedMore),
-            Some(end) => {
-                let (status, len) = parse_head(&self.head[..end])?;
-                let after = self.head.len() - end;
-                self.head.clear();
-                self.start_body(status, len, after)
-            }
-        }
+        self.stash(data)
     }
 
     #[cold]
     fn stash(&mut self, data: &[u8]) -> Result<Progress, ResponseError> {
         self.head.extend_from_slice(data);
-        if self.head.len() > MAX_HEAD_BYTES {
-            return Err(ResponseError::HeadTooLarge);
+        match parse_head(&self.head)? {
+            HeadParse::Partial => Ok(Progress::NeedMore),
+            HeadParse::Complete(h) => {
+                let len = body_length(&h)?;
+                let after = self.head.len() - h.head_len;
+                self.head.clear();
+                self.start_body(h.status, len, after)
+            }
         }
-        Ok(Progress::NeedMore)
     }
 
     fn start_body(&mut self, status: u16, len: u64, got: usize) -> Result<Progress, ResponseError> {
@@ -251,49 +242,13 @@ impl ResponseParser {
     }
 }
 
-/// Index just past the first `CRLF CRLF` at or after `from`.
-fn find_head_end(buf: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
-    while let Some(p) = buf.get(i..)?.iter().position(|&b| b == b'\r') {
-        let cr = i + p;
-        if buf[cr..].starts_with(b"\r\n\r\n") {
-            return Some(cr + 4);
-        }
-        i = cr + 1;
+/// The body length of a parsed head: `Content-Length` (or none at all, RFC 9112 §6.3 item 1).
+fn body_length(head: &ResponseHead) -> Result<u64, ResponseError> {
+    match head.framing {
+        BodyFraming::Empty => Ok(0),
+        BodyFraming::Length(n) => Ok(n),
+        BodyFraming::Chunked | BodyFraming::UntilClose => Err(ResponseError::NoContentLength),
     }
-    None
-}
-
-/// Status code and `Content-Length` of a complete head (ending in `CRLF CRLF`).
-fn parse_head(head: &[u8]) -> Result<(u16, u64), ResponseError> {
-    // RFC 9112 §4: HTTP-version SP 3DIGIT SP [reason].
-    let status_line_ok = head.len() >= 12
-        && head.starts_with(b"HTTP/1.")
-        && head[8] == b' '
-        && head[9..12].iter().all(u8::is_ascii_digit);
-    if !status_line_ok {
-        return Err(ResponseError::StatusLine);
-    }
-    let status = head[9..12].iter().fold(0u16, |n, &d| n * 10 + u16::from(d - b'0'));
-    let mut content_length = None;
-    // Skip the status line; every field line ends in LF (CR stripped below).
-    let mut lines = head.split(|&b| b == b'\n').skip(1);
-    for line in &mut lines {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
-            break;
-        }
-        const NAME: &[u8] = b"content-length:";
-        if line.len() >= NAME.len() && line[..NAME.len()].eq_ignore_ascii_case(NAME) {
-            let n =
-                parse_decimal(trim_ows(&line[NAME.len()..])).ok_or(ResponseError::ContentLength)?;
-            if content_length.is_some_and(|prev| prev != n) {
-                return Err(ResponseError::ContentLength);
-            }
-            content_length = Some(n);
-        }
-    }
-    content_length.map(|n| (status, n)).ok_or(ResponseError::NoContentLength)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -878,8 +833,17 @@ mod tests {
         }
     }
 
+    /// Status and body length of a complete head.
+    fn head_length(head: &[u8]) -> Result<(u16, u64), ResponseError> {
+        match parse_head(head)? {
+            HeadParse::Complete(h) => Ok((h.status, body_length(&h)?)),
+            HeadParse::Partial => panic!("incomplete head"),
+        }
+    }
+
     #[test]
     fn heads() {
+        use ResponseError::Head;
         type Case = (&'static [u8], Result<(u16, u64), ResponseError>);
         let cases: &[Case] = &[
             (b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", Ok((200, 5))),
@@ -890,14 +854,20 @@ mod tests {
             (b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\n", Ok((200, 3))),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n",
-                Err(ResponseError::ContentLength),
+                Err(Head(ParseError::ContentLength)),
             ),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n", Err(ResponseError::ContentLength)),
-            (b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", Err(ResponseError::ContentLength)),
-            (b"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", Err(ResponseError::ContentLength)),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 1 2\r\n\r\n",
+                Err(Head(ParseError::ContentLength)),
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+                Err(Head(ParseError::ContentLength)),
+            ),
+            (b"HTTP/1.1 200 OK\r\nContent-Length:\r\n\r\n", Err(Head(ParseError::ContentLength))),
             (
                 b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
-                Err(ResponseError::ContentLength),
+                Err(Head(ParseError::ContentLength)),
             ),
             // Chunked or close-delimited bodies are out of scope.
             (
@@ -908,11 +878,11 @@ mod tests {
                 b"HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\n\r\n",
                 Err(ResponseError::NoContentLength),
             ),
-            (b"HTTP/2 200 OK\r\nContent-Length: 5\r\n\r\n", Err(ResponseError::StatusLine)),
-            (b"HTTP/1.1 2x0 OK\r\nContent-Length: 5\r\n\r\n", Err(ResponseError::StatusLine)),
+            (b"HTTP/2 200 OK\r\nContent-Length: 5\r\n\r\n", Err(Head(ParseError::StatusLine))),
+            (b"HTTP/1.1 2x0 OK\r\nContent-Length: 5\r\n\r\n", Err(Head(ParseError::StatusLine))),
         ];
         for (head, want) in cases {
-            assert_eq!(parse_head(head), *want, "{}", String::from_utf8_lossy(head));
+            assert_eq!(head_length(head), *want, "{}", String::from_utf8_lossy(head));
         }
     }
 
@@ -934,7 +904,7 @@ mod tests {
         let mut p = ResponseParser::default();
         let filler = [b'a'; 1024];
         let got: Vec<_> = (0..=MAX_HEAD_BYTES / filler.len()).map(|_| p.feed(&filler)).collect();
-        assert_eq!(got.last(), Some(&Err(ResponseError::HeadTooLarge)));
+        assert_eq!(got.last(), Some(&Err(ResponseError::Head(ParseError::HeadTooLarge))));
     }
 
     #[test]
