@@ -71,7 +71,6 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
 use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue, Submitter};
-use ringcast_load::http::response::MAX_HEAD_BYTES;
 use ringcast_load::http::{parse_head, BodyFraming, HeadParse, ParseError, ResponseHead};
 use ringcast_load::url::{Scheme, Url};
 
@@ -778,6 +777,7 @@ fn main() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ringcast_load::http::response::MAX_HEAD_BYTES;
 
     fn response(len: usize) -> Vec<u8> {
         let mut r = format!(
