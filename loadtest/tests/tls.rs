@@ -139,3 +139,67 @@ fn text_report_shows_handshakes_apart() {
     assert!(text.contains("tls: 5 handshakes, 1 full, 4 resumed (5 connections opened)"), "{text}");
     assert!(text.lines().any(|l| l.trim_start().starts_with("handshake ")), "{text}");
 }
+
+#[test]
+fn ranges_and_hls_over_tls() {
+    let file: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+    let server = Server::start_tls(TlsVersions::Both, move |_, head| {
+        let path = head.split_whitespace().nth(1).unwrap_or("");
+        let range = head
+            .lines()
+            .find_map(|l| l.strip_prefix("Range: bytes="))
+            .and_then(|r| r.trim().split_once('-'))
+            .and_then(|(a, b)| Some((a.parse::<usize>().ok()?, b.parse::<usize>().ok()?)));
+        match (path, range) {
+            ("/file", Some((first, last))) => {
+                let last = last.min(file.len() - 1);
+                let mut bytes = format!(
+                    "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {first}-{last}/{}\r\n\
+                     Content-Length: {}\r\n\r\n",
+                    file.len(),
+                    last + 1 - first
+                )
+                .into_bytes();
+                bytes.extend_from_slice(&file[first..=last]);
+                Reply { bytes, delay: std::time::Duration::ZERO, close: false }
+            }
+            ("/m.m3u8", _) => Reply::ok(
+                b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:0.05,\ns0.ts\n#EXTINF:0.05,\ns1.ts\n#EXT-X-ENDLIST\n",
+            ),
+            (p, _) if p.ends_with(".ts") => Reply::ok(&[7u8; 2048]),
+            _ => Reply::raw_then_close(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+        }
+    });
+    let ca = server.ca_file().to_owned();
+    // The size probe runs over TLS too (one unmeasured request before the run).
+    let doc = load_json(&[
+        "--requests",
+        "20",
+        "--range-size",
+        "1000",
+        "--cacert",
+        &ca,
+        &server.url("/file"),
+    ]);
+    assert_eq!(u(&doc, "requests"), 20, "{doc}");
+    assert_eq!(u(&doc, "errors"), 0, "{doc}");
+    assert_eq!(server.requests(), 21);
+    // 10 000 bytes in blocks of 1000: every answer carries a 1000-byte body.
+    assert!(u(&doc, "bytes") > 20 * 1000, "{doc}");
+
+    let before = server.requests();
+    let doc = load_json(&[
+        "--hls",
+        &server.url("/m.m3u8"),
+        "--viewers",
+        "1",
+        "--requests",
+        "6",
+        "--cacert",
+        &ca,
+    ]);
+    assert_eq!(u(&doc, "requests"), 6, "{doc}");
+    assert_eq!(u(&doc, "errors"), 0, "{doc}");
+    assert_eq!(doc["hls"]["segments"].as_u64(), Some(4), "{doc}");
+    assert_eq!(server.requests() - before, 6);
+}
