@@ -62,41 +62,24 @@
 //! (chunked or close-delimited bodies, bytes after a response) ends that
 //! connection and is counted as an error.
 
+#![forbid(unsafe_code)]
+
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use hdrhistogram::Histogram;
-use io_uring::{cqueue, opcode, squeue, types, IoUring, SubmissionQueue, Submitter};
 use ringcast_load::http::{parse_head, BodyFraming, HeadParse, ParseError, ResponseHead};
+use ringcast_load::sys::cpu_times;
+use ringcast_load::sys::floor::{Event, FloorMode, FloorRing, Queue};
 use ringcast_load::url::{Scheme, Url};
 
 const USAGE: &str = "usage: client_floor <conns> <secs> <link|multi> http://IP:PORT/path";
 
 /// Most connections one run opens; bounds the rings and the receive buffers.
 const MAX_CONNS: usize = 10_000;
-/// Bytes one receive may deliver, in both modes.
-const RECV_BUF_LEN: u32 = 16 * 1024;
-const RECV_BUF_BYTES: usize = RECV_BUF_LEN as usize;
-/// Buffers in the provided-buffer ring (`multi`); a power of two, as the kernel requires.
-const PROVIDED_BUFS: u16 = 1024;
-/// Buffer group id of the provided-buffer ring.
-const BUF_GROUP: u16 = 0;
-
-/// `IORING_RECVSEND_POLL_FIRST` (`include/uapi/linux/io_uring.h`): arm the poll before trying.
-const RECVSEND_POLL_FIRST: u16 = 1;
-/// Byte offset of `ioprio` in `struct io_uring_sqe` (after `opcode: u8` and `flags: u8`).
-const SQE_IOPRIO_OFFSET: usize = 2;
-const _: () = assert!(std::mem::size_of::<squeue::Entry>() == 64);
-
-// user_data: connection index << 8 | operation.
-const OP_SEND: u64 = 1;
-const OP_RECV: u64 = 2;
-const OP_RECV_MULTI: u64 = 3;
-const DEADLINE_USER_DATA: u64 = u64::MAX;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -251,149 +234,12 @@ fn body_length(head: &ResponseHead) -> Result<u64, ResponseError> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The ring, its buffers and the closed loop.
-
-/// Builds the ring with the cheapest completion flags this kernel accepts, and names them.
-fn build_ring(sq_entries: u32, cq_entries: u32) -> io::Result<(IoUring, &'static str)> {
-    // Task work runs only when this thread waits (Linux 6.1), not on every interrupt.
-    if let Ok(ring) = IoUring::builder()
-        .setup_single_issuer()
-        .setup_defer_taskrun()
-        .setup_cqsize(cq_entries)
-        .build(sq_entries)
-    {
-        return Ok((ring, "SINGLE_ISSUER|DEFER_TASKRUN"));
-    }
-    // Linux 6.0: no forced interruption for task work.
-    if let Ok(ring) = IoUring::builder()
-        .setup_single_issuer()
-        .setup_coop_taskrun()
-        .setup_cqsize(cq_entries)
-        .build(sq_entries)
-    {
-        return Ok((ring, "SINGLE_ISSUER|COOP_TASKRUN"));
-    }
-    let ring = IoUring::builder().setup_cqsize(cq_entries).build(sq_entries)?;
-    Ok((ring, "none"))
-}
-
-/// Sets `IORING_RECVSEND_POLL_FIRST` on a receive, which io-uring 0.6 cannot express for `Recv`.
-fn with_poll_first(mut sqe: squeue::Entry) -> squeue::Entry {
-    // SAFETY: `squeue::Entry` is `#[repr(C)]` around `struct io_uring_sqe`, the 64-byte kernel ABI
-    // (size asserted above) of plain integers and unions of integers, so it may be viewed as bytes
-    // and every byte pattern is a valid value. `ioprio` is the native-endian u16 at offset 2, which
-    // the kernel reads as IORING_RECVSEND_* flags for a receive.
-    let raw = unsafe { &mut *std::ptr::from_mut(&mut sqe).cast::<[u8; 64]>() };
-    raw[SQE_IOPRIO_OFFSET..SQE_IOPRIO_OFFSET + 2]
-        .copy_from_slice(&RECVSEND_POLL_FIRST.to_ne_bytes());
-    sqe
-}
-
-/// Queues `entry`, submitting what is queued first if the submission queue is full.
-fn push(
-    sq: &mut SubmissionQueue<'_>,
-    submitter: &Submitter<'_>,
-    entry: &squeue::Entry,
-) -> io::Result<()> {
-    loop {
-        // SAFETY: every entry of this program points only at memory that is leaked and so lives
-        // until the process exits (the request head, the receive buffers, the deadline's
-        // timespec), or at none (a multishot receive picks from the registered buffer ring).
-        // Nothing in the program reads or writes a receive buffer while a receive into it is queued.
-        if unsafe { sq.push(entry) }.is_ok() {
-            return Ok(());
-        }
-        sq.sync();
-        match submitter.submit() {
-            Err(e) if e.raw_os_error() != Some(libc::EINTR) => return Err(e),
-            _ => sq.sync(),
-        }
-    }
-}
-
-/// Page-aligned memory for the provided-buffer ring's entries (the kernel requires the alignment).
-#[derive(Clone)]
-#[repr(C, align(4096))]
-struct Page([u8; 4096]);
-
-/// The `multi` mode's receive buffers: `PROVIDED_BUFS` buffers of `RECV_BUF_BYTES`, handed to the
-/// kernel through a registered buffer ring (`IORING_REGISTER_PBUF_RING`).
-///
-/// Each buffer is in exactly one place: in the ring (between the kernel's head and our tail), or
-/// taken by the kernel for one completion and not yet put back.
-struct ProvidedBufs {
-    /// Entry 0 of the ring; leaked, page-aligned, `PROVIDED_BUFS` entries.
-    entries: *mut types::BufRingEntry,
-    /// All buffers back to back; leaked.
-    bufs: &'static mut [u8],
-    /// Our tail, published to the kernel by [`ProvidedBufs::publish`].
-    tail: u16,
-}
-
-impl ProvidedBufs {
-    fn register(submitter: &Submitter<'_>) -> io::Result<Self> {
-        let entry_bytes = usize::from(PROVIDED_BUFS) * std::mem::size_of::<types::BufRingEntry>();
-        let pages = vec![Page([0; 4096]); entry_bytes.div_ceil(4096)].leak();
-        let entries = pages.as_mut_ptr().cast::<types::BufRingEntry>();
-        // Filled, so every page is faulted in before the run rather than by the kernel during it.
-        let bufs = vec![0xa5u8; usize::from(PROVIDED_BUFS) * RECV_BUF_BYTES].leak();
-        // SAFETY: `entries` points at PROVIDED_BUFS zeroed, page-aligned ring entries that are
-        // leaked, so they stay valid until the ring is destroyed at exit (the contract of
-        // io_uring_register_buf_ring(3)).
-        unsafe { submitter.register_buf_ring(entries as u64, PROVIDED_BUFS, BUF_GROUP)? };
-        let mut this = Self { entries, bufs, tail: 0 };
-        for bid in 0..PROVIDED_BUFS {
-            this.put(bid);
-        }
-        this.publish();
-        Ok(this)
-    }
-
-    /// Appends buffer `bid` to the ring; the kernel sees it after the next [`Self::publish`].
-    fn put(&mut self, bid: u16) {
-        let slot = usize::from(self.tail & (PROVIDED_BUFS - 1));
-        let addr = self.bufs.as_mut_ptr() as u64 + u64::from(bid) * RECV_BUF_BYTES as u64;
-        // SAFETY: `slot` < PROVIDED_BUFS, inside the leaked ring. The kernel only reads entries
-        // between its head and our tail; as many entries as buffers exist and `bid` is out of the
-        // ring, so fewer than PROVIDED_BUFS are in it and the slot at our tail is not among them.
-        // The setters leave `resv` alone, which in entry 0 is the ring's tail.
-        let entry = unsafe { &mut *self.entries.add(slot) };
-        entry.set_addr(addr);
-        entry.set_len(RECV_BUF_LEN);
-        entry.set_bid(bid);
-        self.tail = self.tail.wrapping_add(1);
-    }
-
-    /// Makes every [`Self::put`] so far visible to the kernel.
-    fn publish(&self) {
-        // SAFETY: `entries` is entry 0 of the ring, whose `resv` field is the ring's tail: a u16
-        // inside leaked memory, aligned for u16 and so for AtomicU16 (same size and alignment).
-        // Only this thread writes it; the kernel reads it with acquire ordering.
-        let tail =
-            unsafe { AtomicU16::from_ptr(types::BufRingEntry::tail(self.entries).cast_mut()) };
-        // Release: the entries written before are visible to the kernel once it sees the tail.
-        tail.store(self.tail, Ordering::Release);
-    }
-
-    /// Bytes the kernel received into buffer `bid` for a completion reaped, not yet put back.
-    fn received(&self, bid: u16, len: usize) -> &[u8] {
-        let start = usize::from(bid) * RECV_BUF_BYTES;
-        &self.bufs[start..start + len.min(RECV_BUF_BYTES)]
-    }
-}
+// The closed loop on the ring (`ringcast_load::sys::floor` owns the ring and its memory).
 
 /// One connection with one request in flight at a time.
 struct Conn {
     /// Keeps the socket open for the whole run.
     _socket: TcpStream,
-    send: squeue::Entry,
-    /// `link`: the receive linked to each send, polling first since the response cannot be
-    /// there yet. `multi`: the multishot receive armed at the start.
-    recv_first: squeue::Entry,
-    /// A further receive for the rest of a response (`link`), or the multishot receive (`multi`).
-    recv_more: squeue::Entry,
-    /// `link` mode's receive buffer; leaked.
-    buf: &'static mut [u8],
     parser: ResponseParser,
     sent_at: Instant,
     dead: bool,
@@ -416,112 +262,72 @@ struct Client {
     /// Bytes of the request head, the same on every connection.
     request_len: usize,
     conns: Vec<Conn>,
-    provided: Option<ProvidedBufs>,
     /// Nanoseconds from queueing a request to its last response byte (`link`).
     latency: Histogram<u64>,
     counts: Counts,
 }
 
-enum Event {
+enum Outcome {
     Nothing,
     Response(u16),
     Failed(String),
 }
 
 impl Client {
-    /// Queues connection `i`'s next request (and, in `link` mode, its receive).
-    fn request(
-        &mut self,
-        i: usize,
-        sq: &mut SubmissionQueue<'_>,
-        sub: &Submitter<'_>,
-    ) -> io::Result<()> {
-        let conn = &self.conns[i];
-        push(sq, sub, &conn.send)?;
-        if self.mode == Mode::Link {
-            push(sq, sub, &conn.recv_first)?;
-        }
-        Ok(())
-    }
-
-    fn complete(
-        &mut self,
-        cqe: &cqueue::Entry,
-        sq: &mut SubmissionQueue<'_>,
-        sub: &Submitter<'_>,
-    ) -> io::Result<()> {
-        let user_data = cqe.user_data();
-        let i = usize::try_from(user_data >> 8).expect("user_data holds a connection index");
-        let res = cqe.result();
-        let flags = cqe.flags();
-        let conn = &mut self.conns[i];
-        let event = match user_data & 0xff {
-            OP_SEND if conn.dead => Event::Nothing,
-            OP_SEND => match usize::try_from(res) {
-                Ok(n) if n == self.request_len => Event::Nothing,
-                _ => Event::Failed(format!("send: {}", res_text(res))),
-            },
-            OP_RECV => {
-                self.counts.recv_completions += 1;
-                match usize::try_from(res) {
-                    _ if conn.dead => Event::Nothing,
-                    Ok(0) => Event::Failed("server closed the connection".to_owned()),
-                    Ok(n) => match conn.parser.feed(&conn.buf[..n]) {
-                        Ok(Progress::Done(status)) => Event::Response(status),
-                        Ok(Progress::NeedMore) => {
-                            push(sq, sub, &conn.recv_more)?;
-                            Event::Nothing
-                        }
-                        Err(e) => Event::Failed(e.to_string()),
-                    },
-                    Err(_) => Event::Failed(format!("recv: {}", res_text(res))),
-                }
-            }
-            OP_RECV_MULTI => {
-                self.counts.recv_completions += 1;
-                let provided = self.provided.as_mut().expect("multi mode has provided buffers");
-                let event = match usize::try_from(res) {
-                    Ok(0) if conn.dead => Event::Nothing,
-                    Ok(0) => Event::Failed("server closed the connection".to_owned()),
-                    Ok(n) => {
-                        let bid = cqueue::buffer_select(flags)
-                            .expect("a multishot receive names its buffer");
-                        let event = if conn.dead {
-                            Event::Nothing
-                        } else {
-                            match conn.parser.feed(provided.received(bid, n)) {
-                                Ok(Progress::Done(status)) => Event::Response(status),
-                                Ok(Progress::NeedMore) => Event::Nothing,
-                                Err(e) => Event::Failed(e.to_string()),
-                            }
-                        };
-                        provided.put(bid);
-                        event
-                    }
-                    // Every provided buffer was in use: the multishot receive ended; arm it again.
-                    Err(_) if res == -libc::ENOBUFS => {
-                        self.counts.enobufs += 1;
-                        Event::Nothing
-                    }
-                    Err(_) if !conn.dead => Event::Failed(format!("recv: {}", res_text(res))),
-                    Err(_) => Event::Nothing,
+    fn handle(&mut self, event: Event<'_>, queue: &mut Queue<'_, '_>) -> io::Result<()> {
+        let (i, outcome) = match event {
+            Event::Sent { conn, result } => {
+                let dead = self.conns[conn].dead;
+                let outcome = match usize::try_from(result) {
+                    _ if dead => Outcome::Nothing,
+                    Ok(n) if n == self.request_len => Outcome::Nothing,
+                    _ => Outcome::Failed(format!("send: {}", res_text(result))),
                 };
-                if !cqueue::more(flags) && !conn.dead && !matches!(event, Event::Failed(_)) {
-                    self.counts.rearms += 1;
-                    push(sq, sub, &conn.recv_more)?;
-                }
-                event
+                (conn, outcome)
             }
-            op => unreachable!("unknown operation {op}"),
+            Event::Received { conn: i, result, more } => {
+                self.counts.recv_completions += 1;
+                let conn = &mut self.conns[i];
+                let outcome = match result {
+                    _ if conn.dead => Outcome::Nothing,
+                    Ok([]) => Outcome::Failed("server closed the connection".to_owned()),
+                    Ok(bytes) => match conn.parser.feed(bytes) {
+                        Ok(Progress::Done(status)) => Outcome::Response(status),
+                        Ok(Progress::NeedMore) => {
+                            if self.mode == Mode::Link {
+                                queue.receive(i)?;
+                            }
+                            Outcome::Nothing
+                        }
+                        Err(e) => Outcome::Failed(e.to_string()),
+                    },
+                    // Every provided buffer was in use: the multishot receive ended; arm it again.
+                    Err(res) if res == -libc::ENOBUFS && self.mode == Mode::Multi => {
+                        self.counts.enobufs += 1;
+                        Outcome::Nothing
+                    }
+                    Err(res) => Outcome::Failed(format!("recv: {}", res_text(res))),
+                };
+                if self.mode == Mode::Multi
+                    && !more
+                    && !conn.dead
+                    && !matches!(outcome, Outcome::Failed(_))
+                {
+                    self.counts.rearms += 1;
+                    queue.receive(i)?;
+                }
+                (i, outcome)
+            }
         };
-        match event {
-            Event::Nothing => {}
-            Event::Failed(why) => {
+        let conn = &mut self.conns[i];
+        match outcome {
+            Outcome::Nothing => {}
+            Outcome::Failed(why) => {
                 self.counts.errors += 1;
                 conn.dead = true;
                 self.counts.first_error.get_or_insert_with(|| format!("connection {i}: {why}"));
             }
-            Event::Response(status) => {
+            Outcome::Response(status) => {
                 if status == 200 {
                     self.counts.ok += 1;
                 } else {
@@ -533,7 +339,7 @@ impl Client {
                     self.latency.saturating_record(nanos);
                     conn.sent_at = now;
                 }
-                self.request(i, sq, sub)?;
+                queue.request(i)?;
             }
         }
         Ok(())
@@ -546,19 +352,6 @@ fn res_text(res: i32) -> String {
     } else {
         format!("short ({res} bytes)")
     }
-}
-
-/// User and system CPU time of this process so far (`getrusage(RUSAGE_SELF)`).
-fn process_cpu() -> (Duration, Duration) {
-    // SAFETY: rusage is plain data; all-zero is a valid value, which getrusage overwrites.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `usage` is a valid, writable rusage and RUSAGE_SELF is always accepted.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv = |t: libc::timeval| {
-        Duration::from_secs(t.tv_sec.unsigned_abs())
-            + Duration::from_micros(t.tv_usec.unsigned_abs())
-    };
-    (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
 struct Report {
@@ -574,124 +367,55 @@ struct Report {
 fn run(args: &Args) -> anyhow::Result<Report> {
     let request =
         format!("GET {} HTTP/1.1\r\nHost: {}\r\n\r\n", args.url.target, args.url.authority);
-    let request: &'static [u8] = request.into_bytes().leak();
-    let request_len = u32::try_from(request.len()).context("request head too long")?;
-
-    // Room for every connection's operations: at most two queued and two completions each.
-    let sq_entries =
-        u32::try_from((2 * args.conns + 1).next_power_of_two()).context("too many connections")?;
-    let (mut ring, ring_flags) =
-        build_ring(sq_entries, 2 * sq_entries.max(2048)).context("io_uring_setup")?;
-
-    let provided = match args.mode {
-        Mode::Multi => {
-            Some(ProvidedBufs::register(&ring.submitter()).context("register_buf_ring")?)
-        }
-        Mode::Link => None,
-    };
-    // Filled, so every page is faulted in before the run rather than by the kernel during it.
-    let slab: &'static mut [u8] = match args.mode {
-        Mode::Link => vec![0xa5u8; args.conns * RECV_BUF_BYTES].leak(),
-        Mode::Multi => &mut [],
-    };
-    let mut bufs = slab.chunks_exact_mut(RECV_BUF_BYTES);
-
     let mut conns = Vec::with_capacity(args.conns);
-    for i in 0..args.conns {
+    for _ in 0..args.conns {
         let socket =
             TcpStream::connect(args.addr).with_context(|| format!("connect {}", args.addr))?;
         socket.set_nodelay(true).context("TCP_NODELAY")?;
-        let fd = types::Fd(socket.as_raw_fd());
-        let tag = u64::try_from(i).expect("index fits u64") << 8;
-        let buf: &'static mut [u8] = match args.mode {
-            Mode::Link => bufs.next().expect("one buffer per connection"),
-            Mode::Multi => &mut [],
-        };
-        let send = opcode::Send::new(fd, request.as_ptr(), request_len)
-            // MSG_WAITALL: the kernel itself finishes a short send.
-            .flags(libc::MSG_NOSIGNAL | libc::MSG_WAITALL)
-            .build()
-            .user_data(tag | OP_SEND);
-        let (send, recv_first, recv_more) = match args.mode {
-            Mode::Link => {
-                let recv = opcode::Recv::new(fd, buf.as_mut_ptr(), RECV_BUF_LEN)
-                    .build()
-                    .user_data(tag | OP_RECV);
-                (send.flags(squeue::Flags::IO_LINK), with_poll_first(recv.clone()), recv)
-            }
-            Mode::Multi => {
-                let recv =
-                    opcode::RecvMulti::new(fd, BUF_GROUP).build().user_data(tag | OP_RECV_MULTI);
-                (send, recv.clone(), recv)
-            }
-        };
         conns.push(Conn {
             _socket: socket,
-            send,
-            recv_first,
-            recv_more,
-            buf,
             parser: ResponseParser::default(),
             sent_at: Instant::now(),
             dead: false,
         });
     }
+    let fds: Vec<_> = conns.iter().map(|c| c._socket.as_raw_fd()).collect();
+    let floor_mode = match args.mode {
+        Mode::Link => FloorMode::Link,
+        Mode::Multi => FloorMode::Multi,
+    };
+    let mut ring =
+        FloorRing::new(floor_mode, request.as_bytes(), &fds).context("io_uring set-up")?;
     let mut client = Client {
         mode: args.mode,
         request_len: request.len(),
         conns,
-        provided,
         latency: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds"),
         counts: Counts::default(),
     };
 
-    // Leaked: the kernel may read it until the timeout completes.
-    let deadline: &'static types::Timespec = Box::leak(Box::new(args.duration.into()));
-    let (submitter, mut sq, mut cq) = ring.split();
-    let cpu_start = process_cpu();
+    let cpu_start = cpu_times();
     let start = Instant::now();
-    push(
-        &mut sq,
-        &submitter,
-        &opcode::Timeout::new(deadline).build().user_data(DEADLINE_USER_DATA),
-    )?;
-    for i in 0..args.conns {
-        client.conns[i].sent_at = Instant::now();
-        if args.mode == Mode::Multi {
-            push(&mut sq, &submitter, &client.conns[i].recv_first)?;
-        }
-        client.request(i, &mut sq, &submitter)?;
-    }
-    sq.sync();
-
-    let mut stop = false;
-    while !stop {
-        match submitter.submit_and_wait(1) {
-            Ok(_) => {}
-            // EBUSY: completions overflowed; reaping them below makes room.
-            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::EBUSY)) => {}
-            Err(e) => return Err(e).context("io_uring_enter"),
-        }
-        client.counts.iterations += 1;
-        cq.sync();
-        for cqe in &mut cq {
-            if cqe.user_data() == DEADLINE_USER_DATA {
-                stop = true;
-            } else {
-                client.complete(&cqe, &mut sq, &submitter)?;
+    let start_conns = |queue: &mut Queue<'_, '_>| {
+        for i in 0..args.conns {
+            if args.mode == Mode::Multi {
+                queue.receive(i)?;
             }
+            queue.request(i)?;
         }
-        if let Some(provided) = &client.provided {
-            provided.publish();
-        }
-        sq.sync();
+        Ok(())
+    };
+    for conn in &mut client.conns {
+        conn.sent_at = Instant::now();
     }
+    let iterations = ring
+        .run(args.duration, start_conns, |event, queue| client.handle(event, queue))
+        .context("io_uring loop")?;
+    client.counts.iterations = iterations;
     let elapsed = start.elapsed();
-    let (user, sys) = process_cpu();
-    // Operations still queued now complete or are cancelled when the ring closes at exit; the
-    // memory they point at is leaked, so it outlives them.
+    let (user, sys) = cpu_times();
     Ok(Report {
-        ring_flags,
+        ring_flags: ring.flags(),
         elapsed,
         run_cpu: (user + sys).saturating_sub(cpu_start.0 + cpu_start.1),
         process_user: user,

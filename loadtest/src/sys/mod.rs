@@ -11,11 +11,14 @@
 //!   without copying them.
 //! - [`set_recv_low_water`]: `SO_RCVLOWAT`, so a socket wakes its reader only
 //!   once that many bytes are queued (used by `--discard` for large bodies).
-//! - [`cpu_time_ns`]: `getrusage(RUSAGE_SELF)`, the process's user + system CPU.
+//! - [`cpu_time_ns`], [`cpu_times`]: `getrusage(RUSAGE_SELF)`, the process's user and system CPU.
+//! - [`floor`]: the bare io_uring loop of the `client_floor` example (leaked buffers, a
+//!   provided-buffer ring, multishot receives) behind a safe interface.
 
 use std::io;
 use std::os::fd::RawFd;
 
+pub mod floor;
 pub mod uring;
 
 /// Nanoseconds on `CLOCK_MONOTONIC`.
@@ -67,14 +70,21 @@ pub fn allowed_cpus() -> io::Result<Vec<usize>> {
 
 /// User + system CPU time this process has consumed, in nanoseconds.
 pub fn cpu_time_ns() -> u64 {
+    let (user, system) = cpu_times();
+    u64::try_from((user + system).as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// User and system CPU time this process has consumed (`getrusage(RUSAGE_SELF)`).
+pub fn cpu_times() -> (std::time::Duration, std::time::Duration) {
     // SAFETY: rusage is plain data; all-zero is valid and getrusage overwrites it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     // SAFETY: `usage` is a valid, writable rusage; RUSAGE_SELF is always accepted.
     unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
-    let tv_ns = |tv: libc::timeval| {
-        tv.tv_sec.unsigned_abs() * 1_000_000_000 + tv.tv_usec.unsigned_abs() * 1_000
+    let tv = |t: libc::timeval| {
+        std::time::Duration::from_secs(t.tv_sec.unsigned_abs())
+            + std::time::Duration::from_micros(t.tv_usec.unsigned_abs())
     };
-    tv_ns(usage.ru_utime) + tv_ns(usage.ru_stime)
+    (tv(usage.ru_utime), tv(usage.ru_stime))
 }
 
 /// Bytes the discard span covers: the most one discarding receive may drop.

@@ -150,6 +150,12 @@ fn with_ioprio(sqe: squeue::Entry, ioprio: u16) -> squeue::Entry {
     unsafe { std::mem::transmute::<[u8; 64], squeue::Entry>(raw) }
 }
 
+/// Sets `IORING_RECVSEND_POLL_FIRST` on a built receive: the kernel arms its poll at once
+/// instead of first trying a receive that would fail with `EAGAIN` (right after a request).
+pub fn recv_poll_first(recv: squeue::Entry) -> squeue::Entry {
+    with_ioprio(recv, RECVSEND_POLL_FIRST)
+}
+
 /// Sends all of `req` on socket `fd` and receives at most `max` bytes of the answer into `buf`.
 ///
 /// The send (`MSG_WAITALL`, so the kernel itself retries a short send, and `MSG_NOSIGNAL`)
@@ -170,10 +176,7 @@ pub async fn send_then_recv(
     let len = max.min(buf.capacity() - buf.len());
     // Spare capacity of `buf`, which the receive operation owns until completion.
     let ptr = buf.spare_capacity_mut().as_mut_ptr().cast::<u8>();
-    let recv = with_ioprio(
-        opcode::Recv::new(types::Fd(fd), ptr, len_u32(len)).build(),
-        RECVSEND_POLL_FIRST,
-    );
+    let recv = recv_poll_first(opcode::Recv::new(types::Fd(fd), ptr, len_u32(len)).build());
     // Both are pushed to the submission queue before anything is awaited, in this order.
     let send = UnsubmittedOneshot::new(req, SendFrom, send).submit();
     let recv = UnsubmittedOneshot::new(buf, RecvInto, recv).submit();
