@@ -11,9 +11,9 @@
 //! Each of `<conns>` keep-alive connections has exactly one `GET` in flight, as
 //! with `wrk -c <conns>`, for `<secs>` seconds; then the tool stops by itself.
 //! Nothing else happens per request: one thread, no async runtime, no timers, no
-//! allocation, and a parser that reads only the status code and `Content-Length`
-//! and counts body bytes. What is left is what every closed-loop client pays on
-//! this kernel:
+//! allocation; the head is read by ringcast-load's own parser (`http::parse_head`,
+//! as the load generator reads it) and body bytes are only counted. What is left
+//! is what every closed-loop client pays on this kernel:
 //!
 //! - sending the request. On loopback the segment is delivered from the softirq
 //!   that the send raises on the sending CPU, so the sender also runs the TCP
@@ -28,6 +28,9 @@
 //! A load generator close to this figure spends little CPU of its own; the gap
 //! is its overhead (event loop, timers, parsing, statistics), which on a shared
 //! machine is CPU taken from the server under test.
+//!
+//! The ring, its leaked buffers and the decoding of its completions live in
+//! `ringcast_load::sys::floor` (this file has no `unsafe`).
 //!
 //! Modes:
 //! - `link`: a send linked (`IOSQE_IO_LINK`, Linux 5.3) to a receive with
