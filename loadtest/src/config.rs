@@ -190,6 +190,9 @@ pub enum ConfigError {
         /// What was wrong.
         reason: String,
     },
+    /// The TLS configuration could not be built (e.g. an unreadable `--cacert`).
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// Any other invalid value or combination.
     #[error("{0}")]
     Invalid(String),
@@ -226,6 +229,41 @@ fn resolve(url: &Url) -> Result<Origin, ConfigError> {
     })
 }
 
+/// `--catalog N --zipf ALPHA --seed S` over the one URL `listed` holds, if asked for.
+fn catalog(
+    args: &Args,
+    listed: &[(String, u32)],
+    hls: bool,
+) -> Result<Option<Catalog>, ConfigError> {
+    let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+    let Some(objects) = args.catalog else {
+        if args.zipf != 0.0 {
+            return invalid("--zipf needs --catalog N");
+        }
+        return Ok(None);
+    };
+    if hls || listed.len() != 1 || args.range_size.is_some() {
+        return invalid(
+            "--catalog takes exactly one URL (template), without --hls, --urls or --range-size",
+        );
+    }
+    let popularity = Zipf::new(objects, args.zipf)
+        .map_err(|e| ConfigError::Invalid(format!("--catalog/--zipf: {e}")))?;
+    let url = Url::parse(&listed[0].0)?;
+    if url.authority.contains(OBJECT_PLACEHOLDER) {
+        return invalid("--catalog: the object placeholder {i} belongs in the path");
+    }
+    let (prefix, suffix) = Catalog::template(&url.target);
+    // The one URL is the workload's only origin.
+    Ok(Some(Catalog {
+        origin: 0,
+        prefix,
+        suffix,
+        popularity: Arc::new(popularity),
+        seed: args.seed,
+    }))
+}
+
 /// The TLS set-up for a run whose origins include `https` ones (`any_https`).
 fn tls_setup(args: &Args, any_https: bool) -> Result<Option<TlsSetup>, ConfigError> {
     let invalid = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
@@ -250,7 +288,7 @@ fn tls_setup(args: &Args, any_https: bool) -> Result<Option<TlsSetup>, ConfigErr
         }
     };
     let opts = TlsOptions { trust, resume: !args.no_resume };
-    let config = tls::client_config(&opts).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    let config = tls::client_config(&opts)?;
     Ok(Some(TlsSetup { config: Arc::new(config), resume: opts.resume }))
 }
 
@@ -344,27 +382,7 @@ impl Config {
             weights.push(*weight);
         }
         workload.rotation = workload::weighted_rotation(&weights);
-        if let Some(objects) = args.catalog {
-            if hls.is_some() || listed.len() != 1 || args.range_size.is_some() {
-                return invalid("--catalog takes exactly one URL (template), without --hls, --urls or --range-size");
-            }
-            let popularity = Zipf::new(objects, args.zipf)
-                .map_err(|e| ConfigError::Invalid(format!("--catalog/--zipf: {e}")))?;
-            let url = Url::parse(&listed[0].0)?;
-            if url.authority.contains(OBJECT_PLACEHOLDER) {
-                return invalid("--catalog: the object placeholder {i} belongs in the path");
-            }
-            let (prefix, suffix) = Catalog::template(&url.target);
-            workload.catalog = Some(Catalog {
-                origin: 0,
-                prefix,
-                suffix,
-                popularity: Arc::new(popularity),
-                seed: args.seed,
-            });
-        } else if args.zipf != 0.0 {
-            return invalid("--zipf needs --catalog N");
-        }
+        workload.catalog = catalog(&args, &listed, hls.is_some())?;
         let any_https = workload.origins.iter().any(|o| o.scheme == Scheme::Https)
             || hls.as_ref().is_some_and(|h| h.origin.scheme == Scheme::Https);
         let tls = tls_setup(&args, any_https)?;
