@@ -103,3 +103,54 @@ pub fn render(s: &Summary) -> Value {
     }
     doc
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::CacheClass;
+    use crate::stats::{Handshake, Stats};
+
+    fn summary(stats: Stats) -> Summary {
+        Summary {
+            stats,
+            duration_s: 1.0,
+            rate_target: None,
+            connections: 1,
+            threads: 1,
+            client_cpu_s: 0.0,
+            all_requests: 0,
+            warmup_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn tls_and_cache_sections_appear_only_when_measured() {
+        let plain = render(&summary(Stats::default()));
+        assert!(plain.get("tls").is_none() && plain.get("cache").is_none(), "{plain}");
+        assert_eq!(plain["connections_opened"], json!(0));
+
+        let mut stats = Stats::default();
+        stats.record_connection(Some(Handshake { ns: 3_000_000, resumed: false }));
+        stats.record_connection(Some(Handshake { ns: 1_000_000, resumed: true }));
+        stats.cache.record(CacheClass::Hit, 300);
+        stats.cache.record(CacheClass::Miss, 100);
+        let doc = render(&summary(stats.clone()));
+        assert_eq!(doc["connections_opened"], json!(2));
+        assert_eq!(doc["tls"]["handshakes"], json!(2));
+        assert_eq!(doc["tls"]["full"], json!(1));
+        assert_eq!(doc["tls"]["resumed"], json!(1));
+        // 3 ms at three significant digits.
+        let max = doc["tls"]["handshake_us"]["max"].as_u64().unwrap();
+        assert!((3000..3004).contains(&max), "{doc}");
+        assert_eq!(doc["cache"]["hits"], json!(1));
+        assert_eq!(doc["cache"]["hit_ratio"], json!(0.5));
+        assert_eq!(doc["cache"]["byte_hit_ratio"], json!(0.75));
+
+        let text = super::super::text::render(&summary(stats));
+        assert!(
+            text.contains("tls: 2 handshakes, 1 full, 1 resumed (2 connections opened)"),
+            "{text}"
+        );
+        assert!(text.contains("cache: 1 hits, 1 misses, 0 other of 2 responses with a cache field; hit ratio 50.00% by requests, 75.00% by bytes"), "{text}");
+    }
+}
