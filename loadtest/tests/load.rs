@@ -158,3 +158,16 @@ fn connect_errors_are_counted() {
     let doc = load_json(&["--requests", "3", &format!("http://127.0.0.1:{port}/")]);
     assert_eq!(doc["errors_by_kind"]["connect"].as_u64(), Some(3), "{doc}");
 }
+
+#[test]
+fn new_conn_opens_a_connection_per_request() {
+    let server = Server::start(|_, _| Reply::ok(b"hello"));
+    let kept = load_json(&["--requests", "10", "-c", "2", &server.url("/")]);
+    assert_eq!(u(&kept, "connections_opened"), 2, "{kept}");
+    let fresh = load_json(&["--requests", "10", "-c", "2", "--new-conn", &server.url("/")]);
+    assert_eq!(u(&fresh, "requests"), 10, "{fresh}");
+    assert_eq!(u(&fresh, "connections_opened"), 10, "{fresh}");
+    assert_eq!(u(&fresh, "bytes"), u(&kept, "bytes"), "{fresh}");
+    // No TLS, so no handshake section.
+    assert!(fresh.get("tls").is_none(), "{fresh}");
+}
