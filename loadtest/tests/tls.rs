@@ -108,6 +108,11 @@ fn untrusted_certificates_fail_unless_insecure() {
     assert_eq!(doc["errors_by_kind"]["tls"].as_u64(), Some(4), "{doc}");
     assert_eq!(u(&doc, "requests"), 0, "{doc}");
     assert_eq!(server.requests(), 0);
+    // One clear line says why (once per thread), the rest are counted.
+    let out = load(&["--requests", "4", "-q", "--cacert", other.ca_file(), &server.url("/")]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("TLS handshake with 127.0.0.1:").count(), 1, "{stderr}");
+    assert!(stderr.contains("invalid peer certificate"), "{stderr}");
     let doc = load_json(&["--requests", "4", "--insecure", &server.url("/")]);
     assert_eq!(u(&doc, "requests"), 4, "{doc}");
     assert_eq!(server.requests(), 4);

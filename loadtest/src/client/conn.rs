@@ -171,8 +171,14 @@ impl Conn {
         }
         self.close();
         let ctx = self.ctx.clone();
+        let server = ctx.cfg.workload_origin(origin);
         let (link, handshake) =
-            Link::open(origin, ctx.cfg.workload_origin(origin), ctx.tls.as_ref()).await?;
+            Link::open(origin, server, ctx.tls.as_ref()).await.map_err(|e| {
+                if let Some(reason) = e.tls {
+                    ctx.log_tls_failure(&server.authority, &reason);
+                }
+                e.kind
+            })?;
         self.link = Some(link);
         self.opened = true;
         self.handshake = handshake;

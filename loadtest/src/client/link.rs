@@ -31,6 +31,21 @@ use crate::workload::Origin;
 /// Ciphertext read at once: a few TLS records (16 KiB of plaintext each at most).
 const TLS_READ_BYTES: usize = 64 * 1024;
 
+/// Why a link could not be opened.
+#[derive(Debug)]
+pub(crate) struct OpenError {
+    /// The request's error kind.
+    pub(crate) kind: ErrorKind,
+    /// rustls' reason, when the TLS handshake failed.
+    pub(crate) tls: Option<rustls::Error>,
+}
+
+impl From<ErrorKind> for OpenError {
+    fn from(kind: ErrorKind) -> Self {
+        Self { kind, tls: None }
+    }
+}
+
 /// The kind of failure an I/O error is.
 pub(crate) fn io_kind(e: &io::Error) -> ErrorKind {
     match e.kind() {
@@ -50,6 +65,8 @@ pub(crate) struct Link {
 /// rustls' state plus the ciphertext on its way in and out.
 struct Tls {
     session: ClientConnection,
+    /// Why rustls failed the connection, for the one log line a thread prints.
+    error: Option<rustls::Error>,
     /// Ciphertext received; `incoming[fed..]` is not yet handed to rustls.
     incoming: Vec<u8>,
     fed: usize,
@@ -63,7 +80,7 @@ impl Link {
         index: usize,
         origin: &Origin,
         tls_config: Option<&Arc<ClientConfig>>,
-    ) -> Result<(Self, Option<Handshake>), ErrorKind> {
+    ) -> Result<(Self, Option<Handshake>), OpenError> {
         let stream = TcpStream::connect(origin.addr).await.map_err(|_| ErrorKind::Connect)?;
         // Requests are single small writes; Nagle would only delay them.
         stream.set_nodelay(true).map_err(|_| ErrorKind::Connect)?;
@@ -79,11 +96,14 @@ impl Link {
         let fd = link.fd();
         let tls = link.tls.insert(Box::new(Tls {
             session,
+            error: None,
             incoming: Vec::with_capacity(TLS_READ_BYTES),
             fed: 0,
             outgoing: Vec::new(),
         }));
-        tls.handshake(fd).await?;
+        if let Err(kind) = tls.handshake(fd).await {
+            return Err(OpenError { kind, tls: tls.error.take() });
+        }
         let resumed = tls.session.handshake_kind() == Some(HandshakeKind::Resumed);
         Ok((link, Some(Handshake { ns: monotonic_ns().saturating_sub(started), resumed })))
     }
@@ -210,7 +230,10 @@ impl Tls {
         // rustls takes what it can buffer; the rest is fed on the next call.
         self.session.read_tls(&mut rest).map_err(|_| ErrorKind::Tls)?;
         self.fed = self.incoming.len() - rest.len();
-        self.session.process_new_packets().map_err(|_| ErrorKind::Tls)?;
+        if let Err(e) = self.session.process_new_packets() {
+            self.error = Some(e);
+            return Err(ErrorKind::Tls);
+        }
         Ok(false)
     }
 

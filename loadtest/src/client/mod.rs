@@ -53,6 +53,8 @@ pub struct ThreadCtx {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     live: Arc<LiveCounters>,
     live_totals: Cell<LiveSnapshot>,
+    /// A failed TLS handshake was logged (once per thread; later ones are only counted).
+    tls_failure_logged: Cell<bool>,
 }
 
 impl ThreadCtx {
@@ -91,6 +93,16 @@ impl ThreadCtx {
         }
         if let Some((class, bytes)) = seen.cache {
             stats.cache.record(class, bytes);
+        }
+    }
+
+    /// Logs why a TLS handshake with `authority` failed, the first time on this thread.
+    pub fn log_tls_failure(&self, authority: &str, reason: &rustls::Error) {
+        if !self.tls_failure_logged.replace(true) {
+            eprintln!(
+                "ringcast-load: TLS handshake with {authority} failed: {reason} \
+                 (further failures on this thread are counted as `tls` errors only)"
+            );
         }
     }
 
@@ -176,6 +188,7 @@ pub fn run_thread(plan: &RunPlan, thread: usize, cpu: Option<usize>) -> std::io:
         tls: cfg.tls.as_ref().map(|t| crate::tls::per_thread(&t.config, t.resume)),
         live: plan.live[thread].clone(),
         live_totals: Cell::new(LiveSnapshot::default()),
+        tls_failure_logged: Cell::new(false),
     });
     let mine: Vec<usize> = (thread..cfg.connections).step_by(cfg.threads).collect();
     // Room for every connection's read and write plus timers, rounded to a power of two.
