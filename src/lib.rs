@@ -22,5 +22,9 @@ pub mod socket;
 mod sys;
 pub mod worker;
 
+/// Kernel TLS hand-off, reachable by the integration test that runs it in a VM.
+#[doc(hidden)]
+pub use sys::ktls;
+
 pub use config::Config;
 pub use worker::run;
