@@ -14,7 +14,7 @@
 //! If the VM cannot be had (no qemu, busybox or kernel package) the test prints a loud SKIP,
 //! or fails when `RINGCAST_REQUIRE_KTLS_VM` is set (as `.ci/run` does).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -31,8 +31,8 @@ use rustls::crypto::ring::cipher_suite;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{
-    ClientConfig, ClientConnection, RootCertStore, ServerConfig, ServerConnection, StreamOwned,
-    SupportedCipherSuite, SupportedProtocolVersion,
+    ClientConfig, ClientConnection, ProtocolVersion, RootCertStore, ServerConfig, ServerConnection,
+    StreamOwned, SupportedCipherSuite, SupportedProtocolVersion,
 };
 use sha2::{Digest, Sha256};
 
@@ -164,12 +164,12 @@ fn one_session(
 
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
-    let client = thread::spawn(move || -> io::Result<(Vec<u8>, Vec<u8>)> {
+    let client = thread::spawn(move || -> io::Result<(Vec<u8>, Vec<u8>, Vec<u8>)> {
         let conn = ClientConnection::new(Arc::new(client_config), "localhost".try_into().unwrap())
             .map_err(io::Error::other)?;
         let sock = TcpStream::connect(addr)?;
         sock.set_read_timeout(Some(IO_GUARD))?;
-        let mut tls = StreamOwned::new(conn, sock);
+        let mut tls = StreamOwned::new(conn, Recording { sock, received: Vec::new() });
         tls.write_all(b"GET /first\r\n")?;
         tls.flush()?;
         let mut body = vec![0; BODY_LEN];
@@ -182,7 +182,7 @@ fn one_session(
         tls.read_to_end(&mut tail)?;
         tls.conn.send_close_notify();
         tls.flush()?;
-        Ok((Sha256::digest(&body).to_vec(), tail))
+        Ok((Sha256::digest(&body).to_vec(), tail, tls.sock.received))
     });
 
     let (mut sock, _) = listener.accept().expect("accept");
@@ -238,9 +238,18 @@ fn one_session(
         assert!(Instant::now() < deadline, "close_notify never went out");
     }
 
-    let (client_sha, tail) = client.join().expect("client thread").expect("client");
+    let (client_sha, tail, wire) = client.join().expect("client thread").expect("client");
     assert_eq!(client_sha, body_sha, "body through kTLS sendfile differs");
     assert_eq!(tail, b"bye\n");
+    let gcm = Cipher::of(&secrets.tx.1) != Some(Cipher::Chacha20Poly1305);
+    if protocol == ProtocolVersion::TLSv1_2 && gcm {
+        // RFC 5288 §3: an explicit nonce never repeats under one key, across rustls's
+        // records (Finished) and the kernel's.
+        let nonces = tls12_explicit_nonces(&wire);
+        let unique: HashSet<_> = nonces.iter().collect();
+        assert!(nonces.len() > 2, "{nonces:?}");
+        assert_eq!(unique.len(), nonces.len(), "explicit nonce repeated: {nonces:?}");
+    }
 
     // The client's close_notify arrives as an alert record, which only recvmsg can read.
     let mut buf = [0u8; 64];
@@ -288,6 +297,50 @@ fn feed_one_record(conn: &mut ServerConnection, sock: &mut TcpStream) {
         conn.read_tls(&mut rd).expect("read_tls");
     }
     conn.process_new_packets().expect("process_new_packets");
+}
+
+/// The client's socket, keeping every byte received so the test can look at the records the
+/// kernel wrote.
+struct Recording {
+    sock: TcpStream,
+    received: Vec<u8>,
+}
+
+impl Read for Recording {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.sock.read(buf)?;
+        self.received.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Write for Recording {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.sock.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.sock.flush()
+    }
+}
+
+/// The 8-byte explicit nonces (RFC 5288 §3) of the TLS 1.2 AES-GCM records in a server's byte
+/// stream: every record after its ChangeCipherSpec.
+fn tls12_explicit_nonces(wire: &[u8]) -> Vec<[u8; 8]> {
+    let mut nonces = Vec::new();
+    let mut encrypted = false;
+    let mut rest = wire;
+    while rest.len() >= 5 {
+        let len = usize::from(u16::from_be_bytes([rest[3], rest[4]]));
+        let fragment = &rest[5..5 + len];
+        if encrypted {
+            nonces.push(fragment[..8].try_into().expect("explicit nonce"));
+        }
+        encrypted |= rest[0] == 20;
+        rest = &rest[5 + len..];
+    }
+    assert!(rest.is_empty(), "a partial record at the end of the stream");
+    nonces
 }
 
 /// `/proc/net/tls_stat` as name → value.
