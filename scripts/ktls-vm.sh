@@ -6,7 +6,7 @@
 #   scripts/ktls-vm.sh BINARY [ARGS...]
 #
 # The VM boots Debian's linux-image-6.1.0-*-amd64 (CONFIG_TLS=m), fetched with `apt-get
-# download` and unpacked (not installed) into target/ktls-vm/, under TCG (no KVM needed), to a
+# download` and unpacked (not installed) into target/ktls-vm/ (kept there), under TCG (no KVM needed), to a
 # busybox initramfs that loads virtio/9p, tls and the AEAD modules, brings `lo` up, mounts the
 # host's / read-only over 9p and runs BINARY chrooted into it (so it finds the host's loader
 # and libraries), in the current directory, with RINGCAST_KTLS_VM=1, a tmpfs on /tmp and
@@ -58,6 +58,10 @@ fi
 kdir=$cache/$pkg
 kver=${pkg#linux-image-}
 
+# The kernel image and the modules the VM loads are kept in $kdir (about 12 MB; the package's
+# other 390 MB of modules are dropped): virtio + 9p to reach the host, tls, and every crypto
+# module (the AEADs are put together from templates the crypto API loads by alias). busybox
+# modprobe in the VM resolves dependencies and aliases from the index files depmod wrote.
 mkdir -p "$cache"
 if [ ! -f "$kdir/.ready" ]; then
   echo "ktls-vm: fetching $pkg into $kdir" >&2
@@ -68,36 +72,33 @@ if [ ! -f "$kdir/.ready" ]; then
     rm -rf "$dl"
     unavailable "apt-get download $pkg failed"
   }
+  dpkg-deb -x "$dl"/"$pkg"_*.deb "$dl/x"
+  [ -f "$dl/x/boot/vmlinuz-$kver" ] || unavailable "$pkg has no boot/vmlinuz-$kver"
+  "$busybox" depmod -b "$dl/x" "$kver"
   rm -rf "$kdir"
-  mkdir -p "$kdir"
-  dpkg-deb -x "$dl"/"$pkg"_*.deb "$kdir"
+  mkdir -p "$kdir/modules/$kver"
+  cp "$dl/x/boot/vmlinuz-$kver" "$kdir/vmlinuz"
+  (
+    cd "$dl/x/lib/modules/$kver"
+    {
+      awk -F: '$1 ~ /\/(virtio_pci|9pnet_virtio|9p|tls)\.ko$/ { print $1; n = split($2, d, " "); for (i = 1; i <= n; i++) print d[i] }' modules.dep
+      find kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto -name '*.ko'
+    } | sort -u | while read -r m; do
+      mkdir -p "$kdir/modules/$kver/$(dirname "$m")"
+      cp "$m" "$kdir/modules/$kver/$m"
+    done
+    cp modules.dep modules.alias modules.symbols modules.builtin modules.order "$kdir/modules/$kver/"
+  )
   rm -rf "$dl"
-  [ -f "$kdir/boot/vmlinuz-$kver" ] || unavailable "$pkg has no boot/vmlinuz-$kver"
-  "$busybox" depmod -b "$kdir" "$kver"
   touch "$kdir/.ready"
 fi
-moddir=$kdir/lib/modules/$kver
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/ktls-vm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 ird=$work/initramfs
-mkdir -p "$ird"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,host,lib/modules/"$kver"}
+mkdir -p "$ird"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,host,lib}
 cp "$busybox" "$ird/bin/busybox"
-
-# Modules: virtio + 9p to reach the host, tls, and every crypto module (the AEADs are put
-# together from templates the crypto API loads by alias). busybox modprobe resolves the rest
-# from modules.dep and modules.alias.
-(
-  cd "$moddir"
-  {
-    awk -F: '$1 ~ /\/(virtio_pci|9pnet_virtio|9p|tls)\.ko$/ { print $1; n = split($2, d, " "); for (i = 1; i <= n; i++) print d[i] }' modules.dep
-    find kernel/crypto kernel/arch/x86/crypto kernel/lib/crypto -name '*.ko'
-  } | sort -u | while read -r m; do
-    mkdir -p "$ird/lib/modules/$kver/$(dirname "$m")"
-    cp "$m" "$ird/lib/modules/$kver/$m"
-  done
-  cp modules.dep modules.alias modules.symbols modules.builtin modules.order "$ird/lib/modules/$kver/"
-)
+cp -a "$kdir/modules" "$ird/lib/modules"
 
 # The command run in the chroot, each word single-quoted.
 quote() { printf "'%s' " "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
@@ -144,7 +145,7 @@ log=$work/console.log
 set +e
 timeout -k 10 "$timeout_s" qemu-system-x86_64 \
   -accel tcg -cpu max -smp 2 -m 1024 \
-  -kernel "$kdir/boot/vmlinuz-$kver" -initrd "$work/initrd" \
+  -kernel "$kdir/vmlinuz" -initrd "$work/initrd" \
   -append "console=ttyS0 panic=-1 quiet loglevel=4" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -nic none -display none -monitor none -serial stdio -no-reboot </dev/null |
