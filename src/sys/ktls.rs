@@ -454,6 +454,22 @@ pub fn install(fd: RawFd, version: ProtocolVersion, secrets: &ExtractedSecrets) 
     set_crypto_info(fd, Direction::Rx, &rx)
 }
 
+/// Gives the kernel new TLS 1.3 keys for one direction after a KeyUpdate: `next` is what
+/// rustls's `KernelConnection::update_rx_secret` / `update_tx_secret` return (sequence 0 and
+/// the new secret). Needs Linux 6.13 ([`Support::rekey`]); before, the kernel refuses with
+/// `EBUSY` and the connection must be closed. For receive, call it after [`recv_record`]
+/// returned the KeyUpdate (from 6.13 the kernel decrypts nothing more until then); for send, after
+/// our own KeyUpdate record went out under the old keys.
+pub fn rekey(
+    fd: RawFd,
+    direction: Direction,
+    next: &(u64, ConnectionTrafficSecrets),
+) -> io::Result<()> {
+    let (seq, secrets) = next;
+    let info = CryptoInfo::from_rustls(Version::Tls13, direction, *seq, secrets)?;
+    set_crypto_info(fd, direction, &info)
+}
+
 /// Puts the `tls` upper-layer protocol on the connected TCP socket `fd`. The kernel loads the
 /// `tls` module on demand (`tcp-ulp-tls`); `ENOENT` means it has none.
 pub fn set_ulp(fd: RawFd) -> io::Result<()> {
