@@ -5,8 +5,8 @@
 #
 #   scripts/ktls-vm.sh BINARY [ARGS...]
 #
-# The VM boots Debian's linux-image-6.1.0-*-amd64 (CONFIG_TLS=m), fetched with `apt-get
-# download` and unpacked (not installed) into target/ktls-vm/ (kept there), under TCG (no KVM needed), to a
+# The VM boots Debian's linux-image-6.1.0-*-amd64 (CONFIG_TLS=m), fetched once with `apt-get
+# download` and unpacked (not installed) into target/ktls-vm/, under TCG (no KVM needed), to a
 # busybox initramfs that loads virtio/9p, tls and the AEAD modules, brings `lo` up, mounts the
 # host's / read-only over 9p and runs BINARY chrooted into it (so it finds the host's loader
 # and libraries), in the current directory, with RINGCAST_KTLS_VM=1, a tmpfs on /tmp and
@@ -14,7 +14,8 @@
 #
 # Output: the VM's console on stdout. Exit: BINARY's status; 124 if the VM ran past
 # KTLS_VM_TIMEOUT seconds (default 600); 125 if the VM could not be had (no qemu, no busybox,
-# no kernel package) or ended without reporting a status.
+# no kernel package, no 9p in the VM); 1 if the VM ended without reporting a status (a kernel
+# panic, say); 2 for a usage error.
 # Needs: qemu-system-x86, busybox-static (scripts/install-test-deps.sh), apt-get, dpkg-deb.
 # Environment: KTLS_VM_TIMEOUT, KTLS_VM_KERNEL (package name), KTLS_VM_CACHE (directory).
 set -euo pipefail
@@ -27,6 +28,10 @@ fi
 root=$(cd "$(dirname "$0")/.." && pwd)
 cache=${KTLS_VM_CACHE:-$root/target/ktls-vm}
 timeout_s=${KTLS_VM_TIMEOUT:-600}
+if [ ! -x "$1" ] || [ -d "$1" ]; then
+  echo "ktls-vm: $1 is not an executable" >&2
+  exit 2
+fi
 binary=$(realpath "$1")
 shift
 
@@ -39,16 +44,15 @@ command -v qemu-system-x86_64 >/dev/null || unavailable "qemu-system-x86_64 not 
 busybox=$(command -v busybox || true)
 [ -n "$busybox" ] || unavailable "busybox not found (apt-get install busybox-static)"
 # The initramfs has no libraries: busybox must be the static build.
-if ! "$busybox" 2>&1 | head -n 1 | grep -q BusyBox || ldd "$busybox" >/dev/null 2>&1; then
+if ! "$busybox" true 2>/dev/null || ldd "$busybox" >/dev/null 2>&1; then
   unavailable "$busybox is not a static busybox (apt-get install busybox-static)"
 fi
-[ -x "$binary" ] || unavailable "$binary is not an executable"
 
 # The kernel: the 6.1 image bookworm's linux-image-amd64 points at, or the newest 6.1 known.
 pkg=${KTLS_VM_KERNEL:-}
 if [ -z "$pkg" ]; then
   pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-    awk '$1 == "Depends:" && $2 ~ /^linux-image-6\.1\.0-[0-9]+-amd64$/ { print $2; exit }')
+    awk '!found && $1 == "Depends:" && $2 ~ /^linux-image-6\.1\.0-[0-9]+-amd64$/ { print $2; found = 1 }')
 fi
 if [ -z "$pkg" ]; then
   pkg=$(apt-cache search --names-only '^linux-image-6\.1\.0-[0-9]+-amd64$' 2>/dev/null |
@@ -159,6 +163,6 @@ fi
 status=$(tr -d '\r' <"$log" | sed -n 's/^ktls-vm: exit=\([0-9]*\)$/\1/p' | tail -n 1)
 if [ -z "$status" ]; then
   echo "ktls-vm: the VM ended (qemu status $rc) without reporting an exit status" >&2
-  exit 125
+  exit 1
 fi
 exit "$status"
