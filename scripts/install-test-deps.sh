@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what ringcast's tests and real-client checks need on a fresh Debian machine, and
 # nothing when it is all there already (idempotent; quiet on success, loud on failure).
-#   Debian: ffmpeg, curl, chromium, nginx-light, wrk, node + npm, python3 venv
+#   Debian: ffmpeg, curl, chromium, nginx-light, wrk, node + npm, python3 venv,
+#           qemu-system-x86 + busybox-static (the kTLS VM of scripts/ktls-vm.sh, which fetches
+#           its kernel package itself with apt-get download)
 #   PyPI:   redbot (HTTP lint, used by scripts/redbot-check.sh) in target/tools/venv
 #   npm:    playwright-core (drives Debian's Chromium, scripts/browser-check.sh) in target/tools
 # No browser is downloaded: playwright-core drives /usr/bin/chromium.
@@ -38,6 +40,11 @@ need wrk wrk
 need nodejs node
 need npm npm
 need python3 python3
+need qemu-system-x86 qemu-system-x86_64
+# The kTLS VM's initramfs needs the static busybox (Debian's `busybox` package is dynamic).
+if ! command -v busybox >/dev/null 2>&1 || ldd "$(command -v busybox)" >/dev/null 2>&1; then
+  missing+=(busybox-static)
+fi
 if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
   missing+=(python3-venv)
 fi
@@ -47,9 +54,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   run apt-get update -q
   run apt-get install -y -q --no-install-recommends "${missing[@]}"
-  for cmd in ffmpeg ffprobe curl chromium nginx wrk node npm python3; do
+  for cmd in ffmpeg ffprobe curl chromium nginx wrk node npm python3 qemu-system-x86_64 busybox; do
     command -v "$cmd" >/dev/null 2>&1 || die "$cmd still missing after apt-get install"
   done
+fi
+
+# scripts/ktls-vm.sh downloads Debian's linux-image-6.1 package: apt needs its lists.
+if [ -z "$(apt-cache depends linux-image-amd64 2>/dev/null | grep 'Depends: linux-image-6\.1\.')" ]; then
+  [ "$(id -u)" -eq 0 ] || die "apt knows no linux-image-6.1 package; run as root to apt-get update"
+  run apt-get update -q
 fi
 
 node_major=$(node -p 'process.versions.node.split(".")[0]')

@@ -22,5 +22,12 @@ pub mod socket;
 mod sys;
 pub mod worker;
 
+/// The kernel calls the kTLS integration test (`tests/ktls_vm.rs`) makes inside its VM: the
+/// kTLS hand-off and `sendfile`. Not an API.
+#[doc(hidden)]
+pub mod kernel_seam {
+    pub use crate::sys::{ktls, sendfile};
+}
+
 pub use config::Config;
 pub use worker::run;

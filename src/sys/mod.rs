@@ -8,6 +8,7 @@
 
 mod cpu;
 mod file;
+pub mod ktls;
 mod limits;
 mod map;
 mod open;
