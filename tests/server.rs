@@ -308,3 +308,40 @@ fn slow_clients_are_cut_off() {
         assert_eq!(srv.get("/hello.txt", &[]).status, 200);
     }
 }
+
+/// Request lines on the wire (RFC 9112 §3, §2.3): a space inside the target or a misspelt
+/// version is a malformed line (400), a well-formed version of another major is 505, a later
+/// HTTP/1.x minor is served as HTTP/1.1.
+#[test]
+fn malformed_request_lines() {
+    let fx = fixture();
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        let cases: &[(&str, u16)] = &[
+            ("GET /hello.txt b HTTP/1.1", 400),
+            ("GET /hello b.txt HTTP/1.1", 400),
+            ("GET  /hello.txt HTTP/1.1", 400),
+            ("GET /hello.txt http/1.1", 400),
+            ("GET /hello.txt HTTP/1.10", 400),
+            ("GET /hello.txt HTTP/1", 400),
+            ("GET /hello.txt", 400),
+            ("GET /hello.txt HTTP/2.0", 505),
+            ("GET /hello.txt HTTP/1.2", 200),
+        ];
+        for (line, want) in cases {
+            let raw = format!("{line}\r\nHost: x\r\n\r\n");
+            let mut s = srv.connect();
+            s.write_all(raw.as_bytes()).unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let r = read_response(&mut reader, false);
+            assert_eq!(r.status, *want, "{driver} {line:?}");
+            assert!(r.status_line.starts_with("HTTP/1.1 "), "{driver} {line:?}: {}", r.status_line);
+            if *want == 200 {
+                assert_eq!(r.body, fx.read("hello.txt"), "{driver} {line:?}");
+            } else {
+                assert_eq!(r.header("connection"), Some("close"), "{driver} {line:?}");
+                assert!(closed_by_server(reader.get_mut()), "{driver} {line:?} not closed");
+            }
+        }
+    }
+}
