@@ -126,7 +126,12 @@ fn memory_backed(fd: RawFd) -> bool {
     if unsafe { libc::fstatfs(fd, &mut st) } != 0 {
         return false;
     }
-    matches!(i64::from(st.f_type), TMPFS_MAGIC | RAMFS_MAGIC)
+    #[allow(
+        clippy::useless_conversion,
+        reason = "f_type is a long on 64-bit targets and an int on some 32-bit ones"
+    )]
+    let kind = i64::from(st.f_type);
+    matches!(kind, TMPFS_MAGIC | RAMFS_MAGIC)
 }
 
 #[cfg(test)]
