@@ -8,7 +8,7 @@
 #![no_main]
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
@@ -24,7 +24,7 @@ fn paths() -> &'static (PathBuf, PathBuf) {
     })
 }
 
-fn check_file(path: &PathBuf) -> Result<String, String> {
+fn check_file(path: &Path) -> Result<String, String> {
     check(OsString::from("ringcast"), path, Vec::new()).map_err(|e| e.to_string())
 }
 
