@@ -62,11 +62,10 @@ for t in "${targets[@]}"; do
     continue
   fi
   if [ "${FUZZ_UPDATE_CORPUS:-0}" = 1 ]; then
-    merged=$work/merged/$t
-    rm -rf "$merged" && mkdir -p "$merged"
-    cargo fuzz run -O "$t" "$merged" "$seeds" "$found" -- -merge=1 -max_len=4096 >"$work/$t.merge.log" 2>&1
-    rm -rf "$seeds" && mv "$merged" "$seeds"
-    echo "   corpus $seeds: $(find "$seeds" -type f | wc -l) inputs, $(du -sh "$seeds" | cut -f1)"
+    # Into the kept corpus, in place: its named inputs stay, and of what was found only the
+    # inputs that add coverage to them are added.
+    cargo fuzz run -O "$t" "$seeds" "$found" -- -merge=1 -max_len=4096 >"$work/$t.merge.log" 2>&1
+    echo "   corpus $seeds: $(find "$seeds" -type f | wc -l) inputs, $(du -sb "$seeds" | cut -f1) bytes"
   fi
 done
 

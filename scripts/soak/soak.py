@@ -603,6 +603,8 @@ SERVERS = []
 def checkpoint(server, label):
     """Waits (bounded) for the server to close every connection and its counts to settle, then
     reads them."""
+    if server.proc.poll() is not None:
+        die(f"ringcast {server.pid} exited ({server.proc.returncode}) under load:\n{tail(server.log_path)}")
     until = time.monotonic() + 20
     last = None
     while time.monotonic() < until:
