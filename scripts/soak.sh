@@ -3,7 +3,7 @@
 # clients, files replaced and truncated while served, a restart on the same port in the middle)
 # against a real ringcast on 127.0.0.1, checking that its RSS and open descriptors return to
 # their baseline and that no request failed that should not. Details: scripts/soak/soak.py.
-#   scripts/soak.sh DURATION [--driver uring|epoll] [--workers N]
+#   scripts/soak.sh DURATION [--driver uring|epoll] [--workers N] [--dir DIR (default target/soak)]
 # RINGCAST_BIN picks the binary (default target/release/ringcast, built when missing).
 # Exit status 0 on a pass, 1 on a failure (the reason is printed last), 2 on bad usage.
 set -euo pipefail
