@@ -6,6 +6,7 @@
 #           its kernel package itself with apt-get download)
 #   PyPI:   redbot (HTTP lint, used by scripts/redbot-check.sh) in target/tools/venv
 #   npm:    playwright-core (drives Debian's Chromium, scripts/browser-check.sh) in target/tools
+#   crates.io: cargo-fuzz (scripts/fuzz.sh) in ~/.cargo/bin
 # No browser is downloaded: playwright-core drives /usr/bin/chromium.
 # Usage (as root for the Debian part): scripts/install-test-deps.sh
 set -euo pipefail
@@ -84,4 +85,11 @@ if [ "$(node -p "require('$pw').version" 2>/dev/null)" != "$playwright_version" 
   [ -f "$tools/package.json" ] || echo '{ "private": true }' >"$tools/package.json"
   (cd "$tools" && run npm install --no-audit --no-fund --loglevel=error "playwright-core@$playwright_version")
   [ -f "$pw" ] || die "playwright-core did not install into $tools"
+fi
+
+# cargo-fuzz, pinned, for scripts/fuzz.sh (stable toolchain, RUSTC_BOOTSTRAP=1 for its -Z flags).
+cargo_fuzz_version=0.13.2
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $cargo_fuzz_version" ]; then
+  run cargo install --locked --quiet cargo-fuzz --version "$cargo_fuzz_version"
+  [ "$(cargo fuzz --version 2>/dev/null)" = "cargo-fuzz $cargo_fuzz_version" ] || die "cargo-fuzz did not install"
 fi
