@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod socket;
 #[allow(unsafe_code)]
 mod sys;
+pub mod tls;
 pub mod worker;
 
 pub use config::Config;
