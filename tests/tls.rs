@@ -307,7 +307,8 @@ fn sni_picks_the_certificate_and_unknown_names_get_the_default() {
         }
         // An unknown name gets the default certificate (the ECDSA leaf, whose subject is
         // rcgen's; the RSA leaf's is `CN = b.test`).
-        let out = s_client(tls.port, &["-servername", "unknown.test", "-CAfile", &pki.ca()], "");
+        let get = "GET /small.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+        let out = s_client(tls.port, &["-servername", "unknown.test", "-CAfile", &pki.ca()], get);
         assert!(out.contains("depth=0 CN = rcgen self signed cert"), "{driver}: {out}");
     }
 }

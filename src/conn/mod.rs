@@ -231,7 +231,10 @@ async fn run<T: Transport>(
 ) -> Result<(), SendError> {
     let mut head_started: Option<Instant> = None;
     let deadline = loop {
-        let keepalive = conn.pending.is_empty() && conn.discard == 0 && conn.served > 0;
+        let keepalive = conn.pending.is_empty()
+            && conn.discard == 0
+            && conn.served > 0
+            && head_started.is_none();
         if keepalive && ctx.draining.get() {
             return Ok(());
         }
@@ -253,7 +256,14 @@ async fn run<T: Transport>(
             // (Handled after the loop: an await inside this match would keep the received jobs'
             // space in every idle connection's task.)
             Ok(None) => break deadline,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Over TLS: part of a record arrived. It is the start of a head, so a client
+                // trickling partial records is bounded by the head timeout, not kept alive.
+                if T::ENCRYPTED && head_started.is_none() {
+                    head_started = Some(Instant::now());
+                }
+                continue;
+            }
             Err(e) => return Err(SendError::io("recv", e)),
         };
         if jobs.is_empty() {

@@ -82,7 +82,9 @@ mod tests {
     fn locations() {
         let v4: SocketAddr = "10.0.0.1:80".parse().unwrap();
         let v6: SocketAddr = "[::1]:80".parse().unwrap();
-        let cases: &[(Option<&str>, SocketAddr, u16, &[u8], &str)] = &[
+        /// (Host, local address, HTTPS port, target, Location)
+        type Case<'a> = (Option<&'a str>, SocketAddr, u16, &'a [u8], &'a str);
+        let cases: &[Case<'_>] = &[
             (Some("a.test"), v4, 443, b"/x?y=1", "https://a.test/x?y=1"),
             (Some("a.test"), v4, 8443, b"/", "https://a.test:8443/"),
             (None, v4, 443, b"/a", "https://10.0.0.1/a"),
