@@ -31,7 +31,8 @@ pub enum Driver {
     long_about = None,
     after_help = "Validate a configuration file and print the effective configuration:\n  \
                   ringcast check-config FILE [OPTIONS]\n\n\
-                  Signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens the access log."
+                  Signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens the access log;\n\
+                  SIGHUP reloads the TLS certificates."
 )]
 pub struct Args {
     /// Directory to serve.
