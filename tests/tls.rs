@@ -571,3 +571,27 @@ fn config_file_certificates_and_redirect_http() {
         assert_eq!(curl(&pki, &[], &tls.url("/small.txt")), b"small body\n", "{driver}");
     }
 }
+
+#[test]
+fn timeouts_over_tls() {
+    let (fx, pki, _big) = fixture("tls-timeouts");
+    let extra = ["--send-timeout", "1s", "--header-timeout", "1s", "--keepalive-timeout", "60s"];
+    for driver in DRIVERS {
+        let tls = Tls::start(&fx, &pki, driver, &["ec"], &extra);
+        // A reader that stops: cut after the send timeout.
+        let mut stalled = tls.connect(&pki, "localhost");
+        stalled.write_all(request("GET", "/big.bin", &[]).as_bytes()).unwrap();
+        wait_for_log(&tls, "send stalled for 1s", 1);
+        drop(stalled);
+        // After a keep-alive response, part of a record: bounded by the head timeout (1 s),
+        // not the keep-alive timeout (60 s, longer than this client waits).
+        let mut s = tls.connect(&pki, "localhost");
+        s.write_all(request("GET", "/small.txt", &[]).as_bytes()).unwrap();
+        let mut r = BufReader::new(s);
+        assert_eq!(read_response(&mut r, false).body, b"small body\n", "{driver}");
+        let mut tcp = r.into_inner().sock;
+        tcp.write_all(&[0x17, 0x03, 0x03]).unwrap();
+        assert!(closed_by_server(&mut tcp), "{driver}");
+        assert_eq!(curl(&pki, &[], &tls.url("/small.txt")), b"small body\n", "{driver}");
+    }
+}
