@@ -149,8 +149,8 @@ fn build(
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     config.ticketer = Arc::clone(ticketer);
     config.session_storage = Arc::new(NoServerSessionStorage {});
-    // The server's order (AES-256-GCM, AES-128-GCM, ChaCha20) wins; clients without AES
-    // hardware put ChaCha20 first and rustls honours that only when told to follow the client.
+    // The client's order wins (rustls's default): a client without AES hardware lists
+    // ChaCha20-Poly1305 first and gets it; every suite on offer is an AEAD one anyway.
     config.ignore_client_order = false;
     config.enable_secret_extraction = secret_extraction;
     Ok((Arc::new(config), names))
