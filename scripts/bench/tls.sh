@@ -107,7 +107,7 @@ run() { # name pid port scenario
   local args=(-t1 -c64 "https://127.0.0.1:$3/1k.bin")
   [ "$4" = tls256m ] && args=(-t1 -c1 "https://127.0.0.1:$3/256m.bin")
   before=$(cpu_ticks "$2")
-  out=$(taskset -c 1 wrk -d"${SECS}s" -s "$DIR/report.lua" "${args[@]}" | grep '^RESULT')
+  out=$(taskset -c 1 wrk -d"${SECS}s" --timeout 60s -s "$DIR/report.lua" "${args[@]}" | grep '^RESULT')
   after=$(cpu_ticks "$2")
   read -r _ reqs bytes errors <<<"$out"
   local cpu_s
