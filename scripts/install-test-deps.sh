@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ringcast's tests and real-client checks need on a fresh Debian machine, and
 # nothing when it is all there already (idempotent; quiet on success, loud on failure).
-#   Debian: ffmpeg, curl, openssl (CLI, for the HTTPS tests), chromium, nginx-light, wrk, node + npm, python3 venv
+#   Debian: ffmpeg, curl, openssl (CLI, for the HTTPS tests), testssl.sh, chromium, nginx-light, wrk, node + npm, python3 venv
 #   PyPI:   redbot (HTTP lint, used by scripts/redbot-check.sh) in target/tools/venv
 #   npm:    playwright-core (drives Debian's Chromium, scripts/browser-check.sh) in target/tools
 # No browser is downloaded: playwright-core drives /usr/bin/chromium.
@@ -33,6 +33,7 @@ need ffmpeg ffmpeg
 need ffmpeg ffprobe
 need curl curl
 need openssl openssl
+need testssl.sh testssl
 need chromium chromium
 need nginx-light nginx
 need wrk wrk
@@ -48,7 +49,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   run apt-get update -q
   run apt-get install -y -q --no-install-recommends "${missing[@]}"
-  for cmd in ffmpeg ffprobe curl openssl chromium nginx wrk node npm python3; do
+  for cmd in ffmpeg ffprobe curl openssl testssl chromium nginx wrk node npm python3; do
     command -v "$cmd" >/dev/null 2>&1 || die "$cmd still missing after apt-get install"
   done
 fi
