@@ -11,6 +11,10 @@
 //! measured from that first byte, never reset by more data (a client trickling one byte a
 //! second is cut off). Sends are bounded by the send timeout per stall.
 //!
+//! Transports: the loop is generic over `socket::Transport`, so plain sockets and HTTPS
+//! (`tls::TlsSocket`, after its handshake) run the same parsing, planning and timeouts; the
+//! plain instance is compiled as it was before TLS existed.
+//!
 //! Cancellation: the worker drops this future only at the end of a drain; the socket and any
 //! open file close on drop.
 
