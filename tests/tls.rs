@@ -595,3 +595,42 @@ fn timeouts_over_tls() {
         assert_eq!(curl(&pki, &[], &tls.url("/small.txt")), b"small body\n", "{driver}");
     }
 }
+
+#[test]
+fn error_and_body_paths_over_tls() {
+    let (fx, pki, _big) = fixture("tls-errors");
+    for driver in DRIVERS {
+        let tls = Tls::start(&fx, &pki, driver, &["ec"], &["--header-timeout", "1s"]);
+        // A request body is read and dropped; the next request on the connection is answered.
+        let mut r = BufReader::new(tls.connect(&pki, "localhost"));
+        let with_body = "GET /small.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello";
+        r.get_mut().write_all(with_body.as_bytes()).unwrap();
+        r.get_mut().write_all(request("GET", "/small.txt", &[]).as_bytes()).unwrap();
+        assert_eq!(read_response(&mut r, false).body, b"small body\n", "{driver}");
+        assert_eq!(read_response(&mut r, false).body, b"small body\n", "{driver}");
+        // Expect: 100-continue, then the body, then the answer.
+        let expect = "GET /small.txt HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n\
+                      Content-Length: 3\r\n\r\n";
+        r.get_mut().write_all(expect.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut r, false).status, 100, "{driver}");
+        r.get_mut().write_all(b"abc").unwrap();
+        assert_eq!(read_response(&mut r, false).body, b"small body\n", "{driver}");
+        // An unsatisfiable range.
+        let range = request("GET", "/small.txt", &[("Range", "bytes=100-")]);
+        r.get_mut().write_all(range.as_bytes()).unwrap();
+        assert_eq!(read_response(&mut r, false).status, 416, "{driver}");
+        // A bad request: 400, then the connection closes with close_notify (lingering close).
+        r.get_mut().write_all(b"GET /small.txt HTTP/1.1\r\n\r\n").unwrap();
+        assert_eq!(read_response(&mut r, false).status, 400, "{driver}");
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).expect("close_notify after the 400");
+        assert!(rest.is_empty(), "{driver}");
+        // Half a head, then silence: 408 after the head timeout, then close_notify.
+        let mut r = BufReader::new(tls.connect(&pki, "localhost"));
+        r.get_mut().write_all(b"GET /small.txt HTTP/1.1\r\nHo").unwrap();
+        assert_eq!(read_response(&mut r, false).status, 408, "{driver}");
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).expect("close_notify after the 408");
+        assert!(rest.is_empty(), "{driver}");
+    }
+}
