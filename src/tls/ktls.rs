@@ -80,23 +80,34 @@ pub enum HandOff {
 /// when [`resolve`] said so.
 ///
 /// The steps, for a build with `sys::ktls`:
-/// 1. Decrypt in user space every record already read past the handshake (a TLS 1.3 client
-///    sends its first request with Finished): they stay in the session's plaintext buffer and
-///    are served before the socket is read again — never dropped or reordered.
-/// 2. Take the session out (`ServerConnection::dangerous_into_kernel_connection`, which needs
-///    `enable_secret_extraction`, set in `Tls::new` when kTLS is wanted) for the
-///    `ExtractedSecrets` (the negotiated suite's `ConnectionTrafficSecrets` and sequence
-///    numbers for TX and RX) and the `KernelConnection` that later handles KeyUpdate and new
-///    tickets.
-/// 3. `sys::attach_tls_ulp(fd)`, then `sys::ktls::install(fd, version, &secrets)` — expected
-///    signature `fn install(fd: RawFd, version: rustls::ProtocolVersion,
-///    secrets: &rustls::ExtractedSecrets) -> io::Result<()>`, setting `SOL_TLS`/`TLS_TX` and
-///    `TLS_RX` from `tls12_crypto_info_aes_gcm_128/256` or `…_chacha20_poly1305` (`ENOPROTOOPT`
-///    or `EINVAL` when the kernel lacks the cipher: the connection then cannot go back to user
-///    space and is closed, which is why the probe also tries each suite at start-up).
-/// 4. The `TlsSocket` switches its [`crate::socket::BodyPath`] to `Plain(&socket)`: memory,
-///    sendfile, splice and copy run unchanged; reads become plain `recv` with control records
-///    (alerts, close_notify, KeyUpdate) taken by `recvmsg` + `TLS_GET_RECORD_TYPE` on `EIO`.
+/// 1. **Whole records only.** rustls's buffered session reads whatever the socket has, so it may
+///    hold the first bytes of the record after the handshake; those would be lost to the
+///    kernel, whose receive sequence starts after the last record rustls processed. So with a
+///    hand-off planned the handshake's reads must stop at record boundaries: `Wire` peeks the
+///    5-byte record header (`recv(MSG_PEEK)`) and consumes a record only when all of it is
+///    queued (`FIONREAD`). After `process_new_packets` the session then holds no ciphertext.
+/// 2. **Early application data.** A TLS 1.3 client sends its first request with Finished: it is
+///    already decrypted in the session's plaintext buffer. Drain it (`reader().read`) into a
+///    buffer the transport serves before reading the socket again — never dropped or
+///    reordered. The server's tickets must have been flushed (`flush`), since rustls refuses to
+///    extract with records still to send.
+/// 3. **Keys.** `ServerConnection::dangerous_extract_secrets` (needs `enable_secret_extraction`,
+///    set in `Tls::new` when kTLS is wanted) gives the negotiated suite's
+///    `ConnectionTrafficSecrets` and the TX/RX sequence numbers. (The buffered session cannot
+///    follow a later TLS 1.3 KeyUpdate: on one, the kernel reports the record and the
+///    connection is closed cleanly; `UnbufferedServerConnection::dangerous_into_kernel_connection`
+///    is the route to rekeying.)
+/// 4. **Install.** `sys::attach_tls_ulp(fd)`, then `sys::ktls::install` — expected as
+///    `fn install(fd: RawFd, version: rustls::ProtocolVersion, secrets: &rustls::ExtractedSecrets)
+///    -> io::Result<()>`, setting `SOL_TLS`/`TLS_TX` and `TLS_RX` from
+///    `tls12_crypto_info_aes_gcm_128/256` or `…_chacha20_poly1305`. Past step 3 the session is
+///    gone: if the kernel refuses (`ENOPROTOOPT`/`EINVAL` for a cipher it lacks) the connection
+///    is closed, which is why start-up should also probe each suite.
+/// 5. **Plain from here.** The `TlsSocket` serves the early plaintext, then reads with plain
+///    `recv` (control records — alerts, close_notify, KeyUpdate — taken with `recvmsg` +
+///    `TLS_GET_RECORD_TYPE` on `EIO`), writes with plain `send`, sends close_notify as a record
+///    of type alert (`TLS_SET_RECORD_TYPE`), and its [`crate::socket::BodyPath`] becomes
+///    `Plain(&socket)`: memory, sendfile, splice and copy run unchanged.
 ///
 /// Nothing of this runs here: without `sys::ktls` every connection stays in user space.
 pub fn hand_off(_stream: &TlsSocket) -> HandOff {
