@@ -2,11 +2,13 @@
 # HTTPS: ringcast (rustls, user-space TLS) against nginx (OpenSSL, user-space TLS), same
 # certificate, both pinned to CPU 0 with one worker, wrk pinned to CPU 1.
 #
-#   scripts/bench/tls.sh [SECONDS] [ROUNDS]     (defaults: 10 s, 3 rounds; about 2 minutes)
+#   scripts/bench/tls.sh [SECONDS] [ROUNDS]     (defaults: 10 s, 3 rounds; about 3 minutes)
 #
 # Scenarios, each run against both servers in every round (alternating which goes first):
 #   tls1k   wrk -t1 -c64 over keep-alive connections, GET of a 1 KiB file: server CPU per request
 #   tls256m wrk -t1 -c1, GET of a 256 MiB file again and again: server CPU per GB
+#   tlsnew  wrk -t1 -c16 with `Connection: close`: a full handshake (ECDHE + ECDSA signature, no
+#           resumption: wrk does not keep sessions) per 1 KiB request: server CPU per handshake
 # Server CPU is utime + stime from /proc/PID/stat (nginx: master and worker summed), read
 # before and after each run; bytes and requests come from wrk's own summary (a Lua `done`).
 # Everything stays on 127.0.0.1; only the processes started here are stopped, by PID.
@@ -106,13 +108,14 @@ run() { # name pid port scenario
   local before after out
   local args=(-t1 -c64 "https://127.0.0.1:$3/1k.bin")
   [ "$4" = tls256m ] && args=(-t1 -c1 "https://127.0.0.1:$3/256m.bin")
+  [ "$4" = tlsnew ] && args=(-t1 -c16 -H "Connection: close" "https://127.0.0.1:$3/1k.bin")
   before=$(cpu_ticks "$2")
   out=$(taskset -c 1 wrk -d"${SECS}s" --timeout 60s -s "$DIR/report.lua" "${args[@]}" | grep '^RESULT')
   after=$(cpu_ticks "$2")
   read -r _ reqs bytes errors <<<"$out"
   local cpu_s
   cpu_s=$(echo "scale=6; ($after - $before) / $HZ" | bc)
-  if [ "$4" = tls1k ]; then
+  if [ "$4" = tls1k ] || [ "$4" = tlsnew ]; then
     printf '%s\t%s\t%s req/s\t%s µs CPU/request\terrors %s\n' "$4" "$1" "$((reqs / SECS))" \
       "$(echo "scale=2; $cpu_s * 1000000 / $reqs" | bc)" "$errors"
   else
@@ -124,7 +127,7 @@ run() { # name pid port scenario
 echo "# $(date -u +%FT%TZ), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 echo "# ringcast $(git rev-parse --short HEAD), $("$NGINX" -v 2>&1 | sed 's/^nginx version: //'), $(openssl version)"
 for round in $(seq "$ROUNDS"); do
-  for scenario in tls1k tls256m; do
+  for scenario in tls1k tls256m tlsnew; do
     if [ $((round % 2)) -eq 1 ]; then
       run ringcast "$RC_PID" "$RC_PORT" "$scenario"
       run nginx "$NGX_PID" "$NGX_PORT" "$scenario"
