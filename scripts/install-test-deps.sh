@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what ringcast's tests and real-client checks need on a fresh Debian machine, and
 # nothing when it is all there already (idempotent; quiet on success, loud on failure).
-#   Debian: ffmpeg, curl, openssl (CLI, for the HTTPS tests), testssl.sh, chromium, nginx-light, wrk, node + npm, python3 venv
+#   Debian: ffmpeg, curl, chromium, nginx-light, wrk, node + npm, python3 venv
 #   PyPI:   redbot (HTTP lint, used by scripts/redbot-check.sh) in target/tools/venv
 #   npm:    playwright-core (drives Debian's Chromium, scripts/browser-check.sh) in target/tools
 # No browser is downloaded: playwright-core drives /usr/bin/chromium.
@@ -32,6 +32,7 @@ need() { command -v "$2" >/dev/null 2>&1 || missing+=("$1"); }
 need ffmpeg ffmpeg
 need ffmpeg ffprobe
 need curl curl
+# openssl (CLI) and testssl.sh: tests/tls.rs and scripts/testssl-check.sh.
 need openssl openssl
 need testssl.sh testssl
 need chromium chromium
@@ -49,7 +50,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   run apt-get update -q
   run apt-get install -y -q --no-install-recommends "${missing[@]}"
-  for cmd in ffmpeg ffprobe curl openssl testssl chromium nginx wrk node npm python3; do
+  for cmd in ffmpeg ffprobe curl chromium nginx wrk node npm python3; do
     command -v "$cmd" >/dev/null 2>&1 || die "$cmd still missing after apt-get install"
   done
 fi
