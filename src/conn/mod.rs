@@ -529,7 +529,7 @@ async fn linger_close<T: Transport>(ctx: &Context, socket: &T) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::rc::Rc;
     use std::sync::Arc;
 
@@ -543,6 +543,14 @@ mod tests {
     /// guard for the memory per idle connection recorded in docs/architecture.md.
     #[test]
     fn idle_connection_task_stays_small() {
+        let size = task_size(serve);
+        assert!(size <= 1024, "connection future grew to {size} bytes");
+    }
+
+    /// The size of the task `serve` makes for a fresh connection, before it first runs.
+    pub(crate) fn task_size<F: Future>(
+        serve: impl FnOnce(Rc<Context>, TcpStream, SocketAddr) -> F,
+    ) -> usize {
         let cfg = Config::from_args(Args::parse_from(["ringcast", "/tmp"])).unwrap();
         let root = Root::open(std::path::Path::new("/tmp")).unwrap();
         let ctx = Rc::new(Context::new(Arc::new(cfg), 0, root));
@@ -552,8 +560,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let stream = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
             let fut = serve(ctx, stream, "127.0.0.1:1".parse().unwrap());
-            let size = std::mem::size_of_val(&fut);
-            assert!(size <= 1024, "connection future grew to {size} bytes");
-        });
+            std::mem::size_of_val(&fut)
+        })
     }
 }

@@ -292,30 +292,11 @@ async fn handshake(
 
 #[cfg(test)]
 mod tests {
-    use std::rc::Rc;
-    use std::sync::Arc;
-
-    use clap::Parser;
-
-    use super::*;
-    use crate::config::{Args, Config};
-    use crate::fs::Root;
-
     /// Every idle HTTPS connection's task is this future (its session is boxed): a regression
     /// guard like the plain connection's.
     #[test]
     fn idle_tls_connection_task_stays_small() {
-        let cfg = Config::from_args(Args::parse_from(["ringcast", "/tmp"])).unwrap();
-        let root = Root::open(std::path::Path::new("/tmp")).unwrap();
-        let ctx = Rc::new(Context::new(Arc::new(cfg), 0, root));
-        let mut rt =
-            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().enable_timer().build().unwrap();
-        rt.block_on(async move {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            let stream = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
-            let fut = serve(ctx, stream, "127.0.0.1:1".parse().unwrap());
-            let size = std::mem::size_of_val(&fut);
-            assert!(size <= 1280, "TLS connection future grew to {size} bytes");
-        });
+        let size = crate::conn::tests::task_size(super::serve);
+        assert!(size <= 1280, "TLS connection future grew to {size} bytes");
     }
 }
