@@ -173,6 +173,11 @@ pub struct Args {
     /// Answer every request on the plain listener with a 301 to the same URL over HTTPS.
     #[arg(long)]
     pub redirect_http: bool,
+
+    /// Check the certificate and key files this often and reload them when they change (as
+    /// SIGHUP does) [default: only on SIGHUP].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub tls_watch: Option<Duration>,
 }
 
 /// Errors found while validating the command line.
@@ -258,6 +263,8 @@ pub struct Config {
     pub ktls: crate::tls::KtlsMode,
     /// See [`Args::redirect_http`].
     pub redirect_http: bool,
+    /// See [`Args::tls_watch`].
+    pub tls_watch: Option<Duration>,
 }
 
 impl Config {
@@ -335,6 +342,7 @@ impl Config {
             tls_certs,
             ktls: args.ktls,
             redirect_http: args.redirect_http,
+            tls_watch: args.tls_watch,
         })
     }
 }
@@ -356,6 +364,9 @@ fn tls_certs(args: &Args) -> Result<Vec<crate::tls::CertFiles>, ConfigError> {
         }
         if args.redirect_http {
             return Err(ConfigError::Invalid("--redirect-http needs --tls-listen".into()));
+        }
+        if args.tls_watch.is_some() {
+            return Err(ConfigError::Invalid("--tls-watch needs --tls-listen".into()));
         }
         return Ok(Vec::new());
     }

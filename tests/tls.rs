@@ -480,6 +480,26 @@ fn certificates_reload_on_sighup_without_dropping_connections() {
     }
 }
 
+#[test]
+fn certificates_reload_when_their_files_change() {
+    let (fx, pki, _big) = fixture("tls-watch");
+    let (ec, ec2) = (pki.leaf_der("ec"), pki.leaf_der("ec2"));
+    for driver in DRIVERS {
+        std::fs::copy(pki.crt("ec"), pki.crt("watched")).unwrap();
+        std::fs::copy(pki.key("ec"), pki.key("watched")).unwrap();
+        let tls = Tls::start(&fx, &pki, driver, &["watched"], &["--tls-watch", "100ms"]);
+        let s = tls.connect(&pki, "localhost");
+        assert!(s.conn.peer_certificates().unwrap()[0].as_ref() == ec.as_slice(), "{driver}");
+        // Certificate first, key second, as a renewal writes them: the state in between may be
+        // seen and refused; the reload that counts comes once both are in place.
+        std::fs::copy(pki.crt("ec2"), pki.crt("watched")).unwrap();
+        std::fs::copy(pki.key("ec2"), pki.key("watched")).unwrap();
+        wait_for_log(&tls, "certificate files changed: TLS certificates reloaded", 1);
+        let s = tls.connect(&pki, "localhost");
+        assert!(s.conn.peer_certificates().unwrap()[0].as_ref() == ec2.as_slice(), "{driver}");
+    }
+}
+
 fn wait_for_log(tls: &Tls, what: &str, count: usize) {
     for _ in 0..100 {
         if tls.server.log().matches(what).count() >= count {

@@ -8,7 +8,8 @@
 //! rustls rotates its keys every 6 hours, keeping the previous key to decrypt. No session-ID
 //! cache is kept (it would be a lock shared by every worker): resumption is by tickets only.
 //!
-//! Reload (SIGHUP): the files are read and checked again; a set that fails is refused with a
+//! Reload (SIGHUP, or a change of the files seen by `--tls-watch`'s thread in `worker`): the
+//! files are read and checked again; a set that fails is refused with a
 //! log line and the running one stays. A good one replaces the configuration and bumps a
 //! generation counter; each worker compares that counter (one atomic load) at every accept and
 //! takes the new configuration under a lock only when it moved. Connections keep the
@@ -114,6 +115,20 @@ impl Tls {
         *self.names.lock().unwrap_or_else(|p| p.into_inner()) = names;
         self.generation.fetch_add(1, Ordering::Release);
         Ok(())
+    }
+
+    /// Identity and change marks of every certificate and key file (device, inode, size,
+    /// modification time; `None` for a file that cannot be read now).
+    pub fn fingerprint(&self) -> Vec<Option<(u64, u64, u64, SystemTime)>> {
+        use std::os::unix::fs::MetadataExt;
+        self.files
+            .iter()
+            .flat_map(|f| [&f.cert, &f.key])
+            .map(|p| {
+                let m = std::fs::metadata(p).ok()?;
+                Some((m.dev(), m.ino(), m.size(), m.modified().ok()?))
+            })
+            .collect()
     }
 
     /// The DNS names the certificates serve (for the start-up block and the reload log line).

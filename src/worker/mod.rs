@@ -121,6 +121,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Err(_) => anyhow::bail!("a worker exited during start-up"),
         }
     }
+    if let (Some(h), Some(every)) = (&https, config.tls_watch) {
+        let tls = Arc::clone(&h.tls);
+        std::thread::Builder::new()
+            .name("ringcast-tls-watch".into())
+            .spawn(move || watch_certificates(&tls, every))
+            .context("spawning the certificate watcher")?;
+    }
     let ip = local.ip();
     let shown = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
     let mut stdout = std::io::stdout().lock();
@@ -171,6 +178,29 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Reloads the TLS certificates whenever their files change (`--tls-watch`), for the life of the
+/// process. A change seen in the middle of a renewal (the certificate replaced, the key not yet)
+/// fails the checks and is logged; the next change, once both files are in place, succeeds.
+fn watch_certificates(tls: &crate::tls::Tls, every: Duration) {
+    let mut seen = tls.fingerprint();
+    loop {
+        std::thread::sleep(every);
+        let now = tls.fingerprint();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match tls.reload() {
+            Ok(()) => {
+                info!(names = ?tls.names(), "certificate files changed: TLS certificates reloaded")
+            }
+            Err(e) => {
+                error!(error = %e, "certificate files changed: new TLS certificates refused; the old ones stay")
+            }
+        }
+    }
 }
 
 /// What start-up decided beyond the configuration.
@@ -288,7 +318,7 @@ fn startup_block(c: &Config, s: &Settled<'_>) -> String {
                     h.tls.names().join(", "),
                     if c.tls_certs.len() > 1 { " chosen by SNI" } else { "" },
                     if c.redirect_http { "on" } else { "off" }
-                )
+                ) + &c.tls_watch.map_or(String::new(), |d| format!(", files watched every {d:?}"))
             }),
         ),
         ("ktls", s.https.map_or("-".into(), |h| h.ktls_note.clone())),
