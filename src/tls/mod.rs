@@ -9,9 +9,8 @@
 //! cache is kept (it would be a lock shared by every worker): resumption is by tickets only.
 //!
 //! Reload (SIGHUP, or a change of the files seen by `--tls-watch`'s thread in `worker`): the
-//! files are read and checked again; a set that fails is refused with a
-//! log line and the running one stays. A good one replaces the configuration and bumps a
-//! generation counter; each worker compares that counter (one atomic load) at every accept and
+//! files are read and checked again; a set that fails is refused with a log line and the
+//! running one stays. A good one replaces the configuration and bumps a generation counter; each worker compares that counter (one atomic load) at every accept and
 //! takes the new configuration under a lock only when it moved. Connections keep the
 //! configuration they were accepted with, so none is dropped.
 //!
