@@ -35,6 +35,9 @@ need() { command -v "$2" >/dev/null 2>&1 || missing+=("$1"); }
 need ffmpeg ffmpeg
 need ffmpeg ffprobe
 need curl curl
+# openssl (CLI) and testssl.sh: tests/tls.rs and scripts/testssl-check.sh.
+need openssl openssl
+need testssl.sh testssl
 need chromium chromium
 need nginx-light nginx
 need wrk wrk

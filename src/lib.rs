@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod socket;
 #[allow(unsafe_code)]
 mod sys;
+pub mod tls;
 pub mod worker;
 
 /// The kernel calls the kTLS integration test (`tests/ktls_vm.rs`) makes inside its VM: the
