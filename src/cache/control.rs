@@ -51,7 +51,7 @@ impl CacheControl {
     }
 
     fn parse_line(&mut self, line: &[u8]) {
-        for directive in split_directives(line) {
+        for directive in split_list(line) {
             let (name, value) = match directive.iter().position(|&b| b == b'=') {
                 Some(i) => {
                     (trim_ows(&directive[..i]), Some(unquote(trim_ows(&directive[i + 1..]))))
@@ -92,8 +92,9 @@ impl CacheControl {
     }
 }
 
-/// Splits on commas outside quoted strings, trimming and skipping empty members.
-fn split_directives(line: &[u8]) -> impl Iterator<Item = &[u8]> {
+/// Splits a list value on commas outside quoted strings, trimming and skipping empty members
+/// (RFC 9110 §5.6.1, §5.6.4).
+pub(crate) fn split_list(line: &[u8]) -> impl Iterator<Item = &[u8]> {
     let mut start = 0;
     let mut in_quotes = false;
     let mut escaped = false;

@@ -27,5 +27,3 @@ pub(crate) mod revalidate;
 pub(crate) mod slice;
 pub(crate) mod status;
 //TMP pub(crate) mod store;
-
-pub(crate) use fields::Fields;

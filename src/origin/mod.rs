@@ -1,1 +1,18 @@
-//! placeholder
+//! The HTTP/1.1 client to origins, sans-I/O half: what is written to an origin and how what it
+//! answers is framed.
+//!
+//! - [`head`]: the response head (status line, fields) and its body framing (RFC 9112 §6.3):
+//!   ambiguous framing is an error, never guessed; 1xx heads are skipped.
+//! - [`chunked`]: the chunked transfer coding decoded as a state machine over byte slices
+//!   (RFC 9112 §7.1): bounded lines, overflow-checked sizes, any split of the input gives the
+//!   same result.
+//! - [`request`]: the origin request head — fields forwarded or dropped by rule, `Via`
+//!   (RFC 9110 §7.6.3) and `CDN-Loop` (RFC 8586) appended, and loop detection.
+//!
+//! Nothing here blocks or allocates per byte; the connection code (pool, deadlines, retry)
+//! feeds bytes in and acts on the values that come out.
+#![forbid(unsafe_code)]
+
+pub(crate) mod chunked;
+pub(crate) mod head;
+pub(crate) mod request;
