@@ -15,6 +15,7 @@
 //! - [`slice`]: aligned slices, origin `Range`, `Content-Range` and the per-slice version check.
 //! - [`status`]: the `Cache-Status` field (RFC 9211).
 //! - [`fields`]: a response's header fields; which are hop-by-hop (RFC 9110 §7.6.1).
+//! - [`meta`]: the metadata file format; [`store`]: bodies and metadata on disk, eviction.
 #![forbid(unsafe_code)]
 
 pub(crate) mod control;
@@ -22,8 +23,9 @@ pub(crate) mod fields;
 //TMP pub(crate) mod fill;
 pub(crate) mod freshness;
 pub(crate) mod key;
+pub(crate) mod meta;
 pub(crate) mod policy;
 pub(crate) mod revalidate;
 pub(crate) mod slice;
 pub(crate) mod status;
-//TMP pub(crate) mod store;
+pub(crate) mod store;
