@@ -16,11 +16,12 @@
 //! - [`status`]: the `Cache-Status` field (RFC 9211).
 //! - [`fields`]: a response's header fields; which are hop-by-hop (RFC 9110 §7.6.1).
 //! - [`meta`]: the metadata file format; [`store`]: bodies and metadata on disk, eviction.
+//! - [`fill`]: the process-wide fill table: one origin fetch per slice, waiters streaming it.
 #![forbid(unsafe_code)]
 
 pub(crate) mod control;
 pub(crate) mod fields;
-//TMP pub(crate) mod fill;
+pub(crate) mod fill;
 pub(crate) mod freshness;
 pub(crate) mod key;
 pub(crate) mod meta;

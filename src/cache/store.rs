@@ -49,7 +49,7 @@ fn err<'p>(op: &'static str, path: &'p Path) -> impl FnOnce(io::Error) -> StoreE
 }
 
 /// Which body file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Part {
     /// The whole body.
     Whole,
