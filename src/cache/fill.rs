@@ -7,8 +7,9 @@
 //! request path of a miss; a hit never takes it.
 //!
 //! [`FillTable::join`] makes the first requester the writer ([`Join::Writer`]) and every later
-//! one a waiter ([`Join::Waiter`]). The writer publishes progress — the temporary file and the
-//! bytes committed to it — and waiters stream from that file as it grows (read-while-write):
+//! one a waiter ([`Join::Waiter`]). The writer publishes progress — a read handle on the
+//! temporary file and the bytes committed to it — and waiters stream from that handle as it
+//! grows (read-while-write; a handle, not a path, since the file is renamed when complete):
 //! each [`Waiter::wait`] returns as soon as more bytes are committed, woken through the
 //! waker of the waiting task (monoio's `sync` wakers carry a wake-up to the waiter's own
 //! worker thread), with no polling interval.
@@ -27,6 +28,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
+use std::fs::File;
 use std::future::poll_fn;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -75,12 +77,12 @@ pub(crate) enum Join {
     HitForMiss,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Phase {
     /// The writer has not yet started a file.
     Starting,
-    /// Bytes are being committed to `path`.
-    Writing { path: PathBuf, total: Option<u64> },
+    /// Bytes are being committed to `file`.
+    Writing { file: Arc<File>, total: Option<u64> },
     /// Complete under its final name.
     Complete { path: PathBuf, len: u64 },
     /// Not storable.
@@ -123,11 +125,12 @@ impl Fill {
 }
 
 /// What a waiter sees.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) enum Progress {
-    /// `committed` bytes of `path` may be read; `total` is the body length when known.
-    Growing { path: PathBuf, committed: u64, total: Option<u64> },
-    /// The body is complete: `len` bytes at `path`.
+    /// The first `committed` bytes of `file` may be read (positioned reads or sendfile with
+    /// an offset: the handle is shared); `total` is the body length when known.
+    Growing { file: Arc<File>, committed: u64, total: Option<u64> },
+    /// The body is complete: `len` bytes, under `path` and in any handle seen before.
     Complete { path: PathBuf, len: u64 },
     /// The answer is not stored: fetch from the origin without the cache.
     Uncacheable,
@@ -196,10 +199,10 @@ pub(crate) struct WriterGuard {
 }
 
 impl WriterGuard {
-    /// The body is being written to `path` (the store's temporary file); `total` is its length
-    /// when known.
-    pub(crate) fn started(&self, path: PathBuf, total: Option<u64>) {
-        self.fill.publish(Some(Phase::Writing { path, total }));
+    /// The body is being written to the file `file` reads (the store's temporary file,
+    /// [`crate::cache::store::BodyWriter::reader`]); `total` is its length when known.
+    pub(crate) fn started(&self, file: File, total: Option<u64>) {
+        self.fill.publish(Some(Phase::Writing { file: Arc::new(file), total }));
     }
 
     /// `committed` bytes of the file are written and may be read.
@@ -256,8 +259,8 @@ impl Waiter {
             let ready =
                 match &st.phase {
                     Phase::Starting => None,
-                    Phase::Writing { path, total } => (committed > seen).then(|| {
-                        Progress::Growing { path: path.clone(), committed, total: *total }
+                    Phase::Writing { file, total } => (committed > seen).then(|| {
+                        Progress::Growing { file: Arc::clone(file), committed, total: *total }
                     }),
                     Phase::Complete { path, len } => {
                         Some(Progress::Complete { path: path.clone(), len: *len })
@@ -285,6 +288,7 @@ mod tests {
     use crate::cache::key::{CacheKey, KeyRules};
     use crate::cache::store::Store;
     use std::future::Future;
+    use std::os::unix::fs::FileExt;
     use std::sync::Barrier;
 
     fn key(path: &str, part: Part) -> FillKey {
@@ -292,7 +296,7 @@ mod tests {
     }
 
     /// Runs `fut` on a fresh monoio runtime of the given driver on this thread.
-    fn block_on<F: std::future::Future>(uring: bool, fut: F) -> F::Output {
+    fn block_on<F: Future>(uring: bool, fut: F) -> F::Output {
         if uring {
             monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().build().unwrap().block_on(fut)
         } else {
@@ -300,12 +304,9 @@ mod tests {
         }
     }
 
-    fn uring_available() -> bool {
-        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().build().is_ok()
-    }
-
+    /// Both drivers where io_uring is available, epoll alone otherwise.
     fn drivers() -> Vec<bool> {
-        if uring_available() {
+        if monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().build().is_ok() {
             vec![true, false]
         } else {
             vec![false]
@@ -341,6 +342,39 @@ mod tests {
         assert_eq!(t.len(), 0);
     }
 
+    /// Reads `from..to` of `f` into `got`.
+    fn read_range(f: &File, from: u64, to: u64, got: &mut Vec<u8>) {
+        let mut buf = vec![0u8; usize::try_from(to - from).unwrap()];
+        f.read_exact_at(&mut buf, from).unwrap();
+        got.extend_from_slice(&buf);
+    }
+
+    /// Streams a fill to its end as a waiter would: every committed byte from the shared
+    /// handle, the rest (if it never saw one) from the final file.
+    async fn stream(wt: Waiter, total: u64) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut seen = 0u64;
+        let mut handle: Option<Arc<File>> = None;
+        loop {
+            match wt.wait(seen).await {
+                Progress::Growing { file, committed, total: t } => {
+                    assert_eq!(t, Some(total));
+                    assert!(committed > seen);
+                    read_range(&file, seen, committed, &mut got);
+                    seen = committed;
+                    handle = Some(file);
+                }
+                Progress::Complete { path, len } => {
+                    assert_eq!(len, total);
+                    let file = handle.unwrap_or_else(|| Arc::new(File::open(path).unwrap()));
+                    read_range(&file, seen, len, &mut got);
+                    return got;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
     /// Waiters on other threads (each its own runtime) stream the writer's file as it grows
     /// and end with every byte, without polling.
     #[test]
@@ -354,46 +388,14 @@ mod tests {
             let k = key("/big", Part::Slice(3));
             let w = writer(t.join(k, 0));
             let body: Vec<u8> = (0..200_000u32).map(|i| u8::try_from(i % 251).unwrap()).collect();
-            let waiters: Vec<Waiter> = (0..4).map(|_| waiter(t.join(k, 0))).collect();
-            let readers: Vec<_> = waiters
-                .into_iter()
-                .map(|wt| {
-                    std::thread::spawn(move || {
-                        block_on(uring, async move {
-                            let mut got = Vec::new();
-                            let mut seen = 0u64;
-                            let mut steps = 0;
-                            loop {
-                                match wt.wait(seen).await {
-                                    Progress::Growing { path, committed, total } => {
-                                        assert_eq!(total, Some(200_000));
-                                        assert!(committed > seen);
-                                        let data = std::fs::read(&path).unwrap();
-                                        let (a, b) = (
-                                            usize::try_from(seen).unwrap(),
-                                            usize::try_from(committed).unwrap(),
-                                        );
-                                        got.extend_from_slice(&data[a..b]);
-                                        seen = committed;
-                                        steps += 1;
-                                    }
-                                    Progress::Complete { path, len } => {
-                                        let data = std::fs::read(&path).unwrap();
-                                        got.extend_from_slice(
-                                            &data[usize::try_from(seen).unwrap()..],
-                                        );
-                                        assert_eq!(len, 200_000);
-                                        return (got, steps);
-                                    }
-                                    other => panic!("unexpected {other:?}"),
-                                }
-                            }
-                        })
-                    })
+            let readers: Vec<_> = (0..4)
+                .map(|_| {
+                    let wt = waiter(t.join(k, 0));
+                    std::thread::spawn(move || block_on(uring, stream(wt, 200_000)))
                 })
                 .collect();
             let mut bw = store.begin_body(&k.id, k.part).unwrap();
-            w.started(bw.temp_path().to_path_buf(), Some(200_000));
+            w.started(bw.reader().unwrap(), Some(200_000));
             for piece in body.chunks(16_384) {
                 bw.write(piece).unwrap();
                 w.progress(bw.written());
@@ -401,8 +403,8 @@ mod tests {
             let path = bw.finish(200_000).unwrap();
             w.complete(path, 200_000);
             for r in readers {
-                let (got, _steps) = r.join().unwrap();
-                assert!(got == body, "a waiter's bytes differ (driver uring={uring})");
+                let got = r.join().unwrap();
+                assert!(got == body, "a waiter's bytes differ (uring={uring})");
             }
             assert_eq!(t.len(), 0);
             std::fs::remove_dir_all(&dir).unwrap();
@@ -424,10 +426,10 @@ mod tests {
                     let (t, barrier) = (Arc::clone(&t), Arc::clone(&barrier));
                     std::thread::spawn(move || {
                         block_on(uring, async move {
-                            assert_eq!(wt.wait(0).await, Progress::Retry);
+                            assert!(matches!(wt.wait(0).await, Progress::Retry));
                             match t.join(k, 0) {
                                 Join::Writer(w) => {
-                                    // Every other waiter has joined before the new writer ends.
+                                    // Every other waiter joins before the new writer ends.
                                     barrier.wait();
                                     w.complete(PathBuf::from("/done"), 7);
                                     true
@@ -435,9 +437,9 @@ mod tests {
                                 Join::Waiter(wt) => {
                                     barrier.wait();
                                     let p = wt.wait(0).await;
-                                    assert_eq!(
-                                        p,
-                                        Progress::Complete { path: PathBuf::from("/done"), len: 7 }
+                                    assert!(
+                                        matches!(&p, Progress::Complete { path, len: 7 } if path.as_os_str() == "/done"),
+                                        "{p:?}"
                                     );
                                     false
                                 }
@@ -462,14 +464,14 @@ mod tests {
         let w = writer(t.join(k, 100));
         let wt = waiter(t.join(k, 100));
         w.uncacheable(100);
-        assert_eq!(block_on(false, wt.wait(0)), Progress::Uncacheable);
+        assert!(matches!(block_on(false, wt.wait(0)), Progress::Uncacheable));
         // Hit-for-miss while remembered, then a fill again.
         assert!(matches!(t.join(k, 109), Join::HitForMiss));
         let w = writer(t.join(k, 110));
         // A failed fetch releases waiters to retry.
         let wt = waiter(t.join(k, 110));
         w.fail();
-        assert_eq!(block_on(false, wt.wait(0)), Progress::Retry);
+        assert!(matches!(block_on(false, wt.wait(0)), Progress::Retry));
         assert_eq!(t.len(), 0);
     }
 
@@ -479,26 +481,21 @@ mod tests {
         let k = key("/slow", Part::Whole);
         let w = writer(t.join(k, 0));
         let wt = waiter(t.join(k, 0));
-        let waker = Waker::noop();
-        let mut cx = std::task::Context::from_waker(waker);
+        let mut cx = std::task::Context::from_waker(Waker::noop());
         let mut fut = std::pin::pin!(wt.wait(0));
         assert!(fut.as_mut().poll(&mut cx).is_pending());
-        w.started(PathBuf::from("/tmp/f"), None);
+        w.started(File::open("/dev/null").unwrap(), None);
         // Started, but nothing committed yet.
         assert!(fut.as_mut().poll(&mut cx).is_pending());
         w.progress(10);
-        assert_eq!(
+        assert!(matches!(
             fut.as_mut().poll(&mut cx),
-            Poll::Ready(Progress::Growing {
-                path: PathBuf::from("/tmp/f"),
-                committed: 10,
-                total: None
-            })
-        );
-        // Waiting past what was seen is pending again.
+            Poll::Ready(Progress::Growing { committed: 10, total: None, .. })
+        ));
+        // Waiting past what was seen is pending again; a dead writer ends it.
         let mut again = std::pin::pin!(wt.wait(10));
         assert!(again.as_mut().poll(&mut cx).is_pending());
         drop(w);
-        assert_eq!(again.as_mut().poll(&mut cx), Poll::Ready(Progress::Retry));
+        assert!(matches!(again.as_mut().poll(&mut cx), Poll::Ready(Progress::Retry)));
     }
 }

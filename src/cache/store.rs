@@ -471,6 +471,12 @@ impl BodyWriter {
         &self.temp_path
     }
 
+    /// A read handle on the file being written, for readers that stream it while it grows; it
+    /// stays valid across the rename (and after an eviction deletes the name).
+    pub(crate) fn reader(&self) -> Result<File, StoreError> {
+        File::open(&self.temp_path).map_err(err("open", &self.temp_path))
+    }
+
     /// Renames the file to its final name if exactly `expected` bytes were written; otherwise
     /// deletes it and fails (a short or long body is never stored).
     pub(crate) fn finish(mut self, expected: u64) -> Result<PathBuf, StoreError> {
