@@ -194,6 +194,9 @@ mod tests {
     const D0_PLUS_100: &str = "Sun, 06 Nov 1994 08:51:17 GMT";
     const D0_MINUS_1000: &str = "Sun, 06 Nov 1994 08:32:57 GMT";
 
+    /// Header field lines of a table case.
+    type Lines = &'static [(&'static str, &'static str)];
+
     fn f(lines: &[(&str, &str)]) -> Fields {
         let mut f = Fields::new();
         for (n, v) in lines {
@@ -208,7 +211,7 @@ mod tests {
         let off = Policy::default();
         let ttl = Policy { default_ttl: Some(60), heuristic_percent: 0 };
         let lm10 = Policy { default_ttl: Some(60), heuristic_percent: 10 };
-        let cases: &[(u16, &[(&str, &str)], Policy, u64)] = &[
+        let cases: &[(u16, Lines, Policy, u64)] = &[
             (200, &[("Cache-Control", "s-maxage=5, max-age=50"), ("Expires", D0_PLUS_100)], off, 5),
             (200, &[("Cache-Control", "max-age=50"), ("Expires", D0_PLUS_100)], off, 50),
             (200, &[("Date", D0), ("Expires", D0_PLUS_100)], off, 100),

@@ -146,6 +146,9 @@ mod tests {
     use super::*;
     use crate::cache::freshness::Policy;
 
+    /// Header field lines of a table case.
+    type Lines = &'static [(&'static str, &'static str)];
+
     const GET: RequestFacts = RequestFacts { is_get: true, has_authorization: false };
     const AUTH: RequestFacts = RequestFacts { is_get: true, has_authorization: true };
     const HEAD: RequestFacts = RequestFacts { is_get: false, has_authorization: false };
@@ -155,15 +158,15 @@ mod tests {
         use NotStored as N;
         use Storability::{NotStorable as No, Store};
         const ETAG: (&str, &str) = ("ETag", "\"v1\"");
-        let ma = ("Cache-Control", "max-age=60");
-        let cases: &[(RequestFacts, u16, &[(&str, &str)], Storability)] = &[
-            (GET, 200, &[ma], Store(Variant::Single)),
-            (HEAD, 200, &[ma], No(N::Method)),
+        const MA: (&str, &str) = ("Cache-Control", "max-age=60");
+        let cases: &[(RequestFacts, u16, Lines, Storability)] = &[
+            (GET, 200, &[MA], Store(Variant::Single)),
+            (HEAD, 200, &[MA], No(N::Method)),
             // §3: 1xx and 304 are never stored.
-            (GET, 100, &[ma], No(N::Status)),
-            (GET, 304, &[ma], No(N::Status)),
+            (GET, 100, &[MA], No(N::Status)),
+            (GET, 304, &[MA], No(N::Status)),
             // §3: explicit freshness makes any final status storable...
-            (GET, 302, &[ma], Store(Variant::Single)),
+            (GET, 302, &[MA], Store(Variant::Single)),
             (
                 GET,
                 500,
@@ -178,7 +181,7 @@ mod tests {
             (GET, 200, &[("Cache-Control", "max-age=60, no-store")], No(N::NoStore)),
             (GET, 200, &[("Cache-Control", "private, max-age=60")], No(N::Private)),
             // §3.5.
-            (AUTH, 200, &[ma], No(N::Authorization)),
+            (AUTH, 200, &[MA], No(N::Authorization)),
             (AUTH, 200, &[("Cache-Control", "max-age=60, public")], Store(Variant::Single)),
             (AUTH, 200, &[("Cache-Control", "s-maxage=60")], Store(Variant::Single)),
             (
@@ -188,17 +191,17 @@ mod tests {
                 Store(Variant::Single),
             ),
             // §4.1.
-            (GET, 200, &[ma, ("Vary", "Accept-Encoding")], Store(Variant::AcceptEncoding)),
+            (GET, 200, &[MA, ("Vary", "Accept-Encoding")], Store(Variant::AcceptEncoding)),
             (
                 GET,
                 200,
-                &[ma, ("Vary", "accept-encoding"), ("Vary", " ,ACCEPT-ENCODING")],
+                &[MA, ("Vary", "accept-encoding"), ("Vary", " ,ACCEPT-ENCODING")],
                 Store(Variant::AcceptEncoding),
             ),
-            (GET, 200, &[ma, ("Vary", "")], Store(Variant::Single)),
-            (GET, 200, &[ma, ("Vary", "*")], No(N::Vary)),
-            (GET, 200, &[ma, ("Vary", "Accept-Encoding, User-Agent")], No(N::Vary)),
-            (GET, 200, &[ma, ("Set-Cookie", "s=1")], No(N::SetCookie)),
+            (GET, 200, &[MA, ("Vary", "")], Store(Variant::Single)),
+            (GET, 200, &[MA, ("Vary", "*")], No(N::Vary)),
+            (GET, 200, &[MA, ("Vary", "Accept-Encoding, User-Agent")], No(N::Vary)),
+            (GET, 200, &[MA, ("Set-Cookie", "s=1")], No(N::SetCookie)),
             // A lifetime of 0 with nothing to revalidate with is useless.
             (GET, 200, &[], No(N::NeverUsable)),
             (GET, 200, &[ETAG], Store(Variant::Single)),

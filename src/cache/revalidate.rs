@@ -85,12 +85,15 @@ mod tests {
         f
     }
 
+    /// Header field lines of a table case.
+    type Lines = &'static [(&'static str, &'static str)];
+
     const LM: &str = "Sun, 06 Nov 1994 08:49:37 GMT";
 
     #[test]
     fn conditional_fields_carry_the_stored_validators() {
         // §4.3.1.
-        let cases: &[(&[(&str, &str)], &[(&str, &str)])] = &[
+        let cases: &[(Lines, Lines)] = &[
             (&[("ETag", " W/\"x\" ")], &[("If-None-Match", "W/\"x\"")]),
             (&[("Last-Modified", LM)], &[("If-Modified-Since", LM)]),
             (

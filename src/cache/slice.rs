@@ -205,6 +205,9 @@ mod tests {
 
     const MIB: u64 = DEFAULT_SLICE_BYTES;
 
+    /// Header field lines of a table case.
+    type Lines = &'static [(&'static str, &'static str)];
+
     fn f(lines: &[(&str, &str)]) -> Fields {
         let mut f = Fields::new();
         for (n, v) in lines {
@@ -296,7 +299,7 @@ mod tests {
     fn identity_check_table() {
         let first = Identity::of(&f(&[("ETag", "\"v1\""), ("Last-Modified", "A")]), 500);
         assert!(first.verifiable());
-        let cases: &[(&[(&str, &str)], u64, SliceCheck)] = &[
+        let cases: &[(Lines, u64, SliceCheck)] = &[
             (&[("ETag", " \"v1\""), ("Last-Modified", "A")], 500, SliceCheck::Consistent),
             (&[("ETag", "\"v2\""), ("Last-Modified", "A")], 500, SliceCheck::DropAndRefetch),
             (&[("ETag", "\"v1\""), ("Last-Modified", "B")], 500, SliceCheck::DropAndRefetch),

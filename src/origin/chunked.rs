@@ -261,6 +261,9 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// Content, completion and bytes consumed, or the error.
+    type Outcome = Result<(Vec<u8>, bool, usize), ChunkError>;
+
     /// Feeds `pieces` one after another; returns the content, whether the body completed,
     /// the bytes consumed in all, or the error.
     fn run<'a>(
@@ -296,7 +299,7 @@ mod tests {
     fn decoding_table() {
         use ChunkError::*;
         let ok = |data: &str, n: usize| Ok((data.as_bytes().to_vec(), true, n));
-        let cases: &[(&str, Result<(Vec<u8>, bool, usize), ChunkError>)] = &[
+        let cases: &[(&str, Outcome)] = &[
             ("0\r\n\r\n", ok("", 5)),
             ("5\r\nhello\r\n0\r\n\r\n", ok("hello", 15)),
             ("5\r\nhello\r\n6\r\n world\r\n0\r\n\r\nHTTP/1.1", ok("hello world", 26)),

@@ -199,6 +199,9 @@ mod tests {
 
     const LIMITS: HeadLimits = HeadLimits { max_head_bytes: 1024 };
 
+    /// Status, framing and keep-alive, or the error.
+    type Framed = Result<(u16, BodyFraming, bool), HeadError>;
+
     fn complete(raw: &str, head: bool) -> Result<(u16, BodyFraming, bool), HeadError> {
         match parse_head(raw.as_bytes(), head, &LIMITS)? {
             HeadParse::Complete { head: h, head_len } => {
@@ -213,7 +216,7 @@ mod tests {
     fn framing_table() {
         use BodyFraming::*;
         use HeadError::*;
-        let cases: &[(&str, bool, Result<(u16, BodyFraming, bool), HeadError>)] = &[
+        let cases: &[(&str, bool, Framed)] = &[
             ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n", false, Ok((200, Length(5), true))),
             ("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n", false, Ok((200, Chunked, true))),
             ("HTTP/1.1 200 OK\r\nTransfer-Encoding: Chunked\r\n\r\n", false, Ok((200, Chunked, true))),
