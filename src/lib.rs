@@ -17,6 +17,8 @@ pub mod config;
 pub mod config_file;
 pub mod conn;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
 #[allow(dead_code)] // Reason: the origin client is wired into the edge mode next.
