@@ -9,10 +9,15 @@
 //! - [`request`]: the origin request head — fields forwarded or dropped by rule, `Via`
 //!   (RFC 9110 §7.6.3) and `CDN-Loop` (RFC 8586) appended, and loop detection.
 //!
-//! Nothing here blocks or allocates per byte; the connection code (pool, deadlines, retry)
-//! feeds bytes in and acts on the values that come out.
+//! - [`conn`]: the I/O half on the worker's runtime — connect / first-byte / idle deadlines,
+//!   a keep-alive pool per worker and origin, one retry of an idempotent request whose reused
+//!   connection failed before any byte; tested against `tests/fixtures/origin.py`.
+//!
+//! The first three never block nor allocate per byte; [`conn`] feeds bytes in and acts on the
+//! values that come out.
 #![forbid(unsafe_code)]
 
 pub(crate) mod chunked;
+pub(crate) mod conn;
 pub(crate) mod head;
 pub(crate) mod request;
