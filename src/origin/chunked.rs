@@ -83,12 +83,6 @@ pub(crate) struct ChunkedDecoder {
     trailer_bytes: usize,
 }
 
-impl Default for ChunkedDecoder {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl ChunkedDecoder {
     /// A decoder at the start of a body.
     pub(crate) fn new() -> Self {
