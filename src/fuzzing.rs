@@ -9,7 +9,7 @@ use crate::cache::meta::Meta;
 use crate::cache::policy::{storability, RequestFacts};
 use crate::cache::revalidate::{apply_not_modified, conditional_fields};
 use crate::cache::slice::{Identity, Slicing};
-use crate::origin::chunked::{ChunkedDecoder, Decoded};
+use crate::origin::chunked::decode_pieces;
 use crate::origin::head::{parse_head, HeadLimits, HeadParse};
 
 /// Origin response heads: parsing never panics; a complete head never claims more bytes
@@ -68,37 +68,11 @@ pub fn origin_response_head(data: &[u8]) {
 /// bytes choose.
 pub fn chunked(data: &[u8]) {
     let Some((cuts, input)) = data.split_first_chunk::<2>() else { return };
-    let whole = decode_pieces(&[input]);
+    let whole = decode_pieces([input]);
     let a = usize::from(cuts[0]).min(input.len());
     let b = usize::from(cuts[1]).clamp(a, input.len().max(a));
-    let split = decode_pieces(&[&input[..a], &input[a..b], &input[b..]]);
+    let split = decode_pieces([&input[..a], &input[a..b], &input[b..]]);
     assert_eq!(whole, split, "the outcome depends on how the input was split");
-}
-
-fn decode_pieces(
-    pieces: &[&[u8]],
-) -> Result<(Vec<u8>, bool, usize), crate::origin::chunked::ChunkError> {
-    let mut d = ChunkedDecoder::new();
-    let mut out = Vec::new();
-    let mut consumed = 0;
-    for piece in pieces {
-        let mut at = 0;
-        while at < piece.len() {
-            let (n, what) = d.decode(&piece[at..])?;
-            assert!(n <= piece.len() - at, "consumed more than given");
-            at += n;
-            consumed += n;
-            match what {
-                Decoded::Data(b) => {
-                    assert!(!b.is_empty(), "empty data");
-                    out.extend_from_slice(b);
-                }
-                Decoded::NeedMore => assert_eq!(at, piece.len()),
-                Decoded::Done => return Ok((out, true, consumed)),
-            }
-        }
-    }
-    Ok((out, d.is_done(), consumed))
 }
 
 /// The cache metadata format: decoding never panics, and whatever decodes re-encodes to the

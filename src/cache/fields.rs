@@ -125,6 +125,16 @@ impl Fields {
         });
     }
 
+    /// A list from `(name, value)` pairs (test tables).
+    #[cfg(test)]
+    pub(crate) fn from_lines(lines: &[(&str, &str)]) -> Self {
+        let mut f = Fields::new();
+        for (n, v) in lines {
+            f.push(n, v.as_bytes());
+        }
+        f
+    }
+
     /// Writes every line as `name: value\r\n`.
     pub(crate) fn write(&self, out: &mut Vec<u8>) {
         for (n, v) in self.iter() {
@@ -154,11 +164,7 @@ mod tests {
     use super::*;
 
     fn fields(lines: &[(&str, &str)]) -> Fields {
-        let mut f = Fields::new();
-        for (n, v) in lines {
-            f.push(n, v.as_bytes());
-        }
-        f
+        Fields::from_lines(lines)
     }
 
     #[test]

@@ -219,10 +219,7 @@ mod tests {
             ),
         ];
         for (req, status, lines, want) in cases {
-            let mut f = Fields::new();
-            for (n, v) in *lines {
-                f.push(n, v.as_bytes());
-            }
+            let f = Fields::from_lines(lines);
             let fr = Freshness::compute(*status, &f, 0, 0, &Policy::default());
             assert_eq!(storability(*req, *status, &f, &fr), *want, "{status} {lines:?}");
         }

@@ -209,11 +209,7 @@ mod tests {
     type Lines = &'static [(&'static str, &'static str)];
 
     fn f(lines: &[(&str, &str)]) -> Fields {
-        let mut f = Fields::new();
-        for (n, v) in lines {
-            f.push(n, v.as_bytes());
-        }
-        f
+        Fields::from_lines(lines)
     }
 
     #[test]

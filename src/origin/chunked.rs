@@ -250,6 +250,39 @@ fn hex(b: u8) -> Option<u8> {
     }
 }
 
+/// Decodes a whole body fed as `pieces`, in order: the content, whether the body completed,
+/// and the bytes consumed, or the error. The reference driver of the decoder, shared by the
+/// property tests and the fuzz target; it checks the decoder's contract as it goes (no call
+/// consumes more than given, data runs are never empty, `NeedMore` consumed everything).
+pub(crate) fn decode_pieces<'a>(
+    pieces: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<(Vec<u8>, bool, usize), ChunkError> {
+    let mut d = ChunkedDecoder::new();
+    let mut out = Vec::new();
+    let mut consumed = 0;
+    for piece in pieces {
+        let mut at = 0;
+        while at < piece.len() {
+            let (n, what) = d.decode(&piece[at..])?;
+            assert!(n <= piece.len() - at, "consumed more than given");
+            at += n;
+            consumed += n;
+            match what {
+                Decoded::Data(b) => {
+                    assert!(!b.is_empty(), "an empty data run");
+                    out.extend_from_slice(b);
+                }
+                Decoded::NeedMore => assert_eq!(at, piece.len(), "NeedMore left bytes"),
+                Decoded::Done => {
+                    assert!(d.is_done());
+                    return Ok((out, true, consumed));
+                }
+            }
+        }
+    }
+    Ok((out, d.is_done(), consumed))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,31 +291,8 @@ mod tests {
     /// Content, completion and bytes consumed, or the error.
     type Outcome = Result<(Vec<u8>, bool, usize), ChunkError>;
 
-    /// Feeds `pieces` one after another; returns the content, whether the body completed,
-    /// the bytes consumed in all, or the error.
-    fn run<'a>(
-        pieces: impl IntoIterator<Item = &'a [u8]>,
-    ) -> Result<(Vec<u8>, bool, usize), ChunkError> {
-        let mut d = ChunkedDecoder::new();
-        let mut out = Vec::new();
-        let mut consumed = 0;
-        for piece in pieces {
-            let mut at = 0;
-            while at < piece.len() {
-                let (n, what) = d.decode(&piece[at..])?;
-                at += n;
-                consumed += n;
-                match what {
-                    Decoded::Data(b) => out.extend_from_slice(b),
-                    Decoded::NeedMore => assert_eq!(at, piece.len()),
-                    Decoded::Done => {
-                        assert!(d.is_done());
-                        return Ok((out, true, consumed));
-                    }
-                }
-            }
-        }
-        Ok((out, d.is_done(), consumed))
+    fn run<'a>(pieces: impl IntoIterator<Item = &'a [u8]>) -> Outcome {
+        decode_pieces(pieces)
     }
 
     fn whole(input: &[u8]) -> Result<(Vec<u8>, bool, usize), ChunkError> {

@@ -130,11 +130,7 @@ mod tests {
     use super::*;
 
     fn f(lines: &[(&str, &str)]) -> Fields {
-        let mut f = Fields::new();
-        for (n, v) in lines {
-            f.push(n, v.as_bytes());
-        }
-        f
+        Fields::from_lines(lines)
     }
 
     fn id() -> EdgeIdentity {
