@@ -286,7 +286,18 @@ impl Store {
         }
         let path = self.meta_path(id);
         match fs::read(&path) {
-            Ok(b) => Ok(Meta::decode(&b)),
+            Ok(b) => match Meta::decode(&b) {
+                Some(m) => Ok(Some(m)),
+                None => {
+                    // Damaged since start-up: the object stops being one.
+                    tracing::warn!(
+                        "cache store: unreadable metadata {}, object dropped",
+                        path.display()
+                    );
+                    self.remove(id)?;
+                    Ok(None)
+                }
+            },
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(err("read", &path)(e)),
         }
@@ -568,6 +579,12 @@ mod tests {
         drop(w);
         assert!(!temp.exists());
         assert_eq!(store.lookup(&b).unwrap(), None);
+
+        // Metadata damaged after start-up: the object is dropped, not served.
+        let (c, _) = whole(&store, "/c", 10);
+        fs::write(store.meta_path(&c), b"RCM1 damaged").unwrap();
+        assert_eq!(store.lookup(&c).unwrap(), None);
+        assert!(shard_files(&store, &c).is_empty());
 
         store.remove(&a).unwrap();
         assert_eq!(store.lookup(&a).unwrap(), None);
