@@ -171,13 +171,16 @@ impl FillTable {
         Join::Writer(WriterGuard { table: Arc::clone(self), key, fill, ended: false })
     }
 
-    /// Removes `fill`'s slot (if still its own) and puts `replacement` there.
-    fn end(&self, key: &FillKey, fill: &Arc<Fill>, replacement: Option<Slot>) {
+    /// Removes `fill`'s slot (if still its own) and puts `replacement` there. A hit-for-miss
+    /// entry also sweeps the shard's expired ones (at `now`), so their number stays bounded by
+    /// the rate of uncacheable answers times `hit_for_miss_secs`.
+    fn end(&self, key: &FillKey, fill: &Arc<Fill>, replacement: Option<(Slot, u64)>) {
         let mut shard = self.shard(key);
         if matches!(shard.get(key), Some(Slot::Filling(f)) if Arc::ptr_eq(f, fill)) {
             shard.remove(key);
         }
-        if let Some(r) = replacement {
+        if let Some((r, now)) = replacement {
+            shard.retain(|_, s| !matches!(s, Slot::Uncacheable { until } if *until <= now));
             shard.insert(*key, r);
         }
     }
@@ -220,7 +223,7 @@ impl WriterGuard {
     /// The origin's answer may not be stored; remembered until `now + hit_for_miss_secs`.
     pub(crate) fn uncacheable(mut self, now: u64) {
         let until = now.saturating_add(self.table.hit_for_miss_secs);
-        self.finish(Phase::Uncacheable, Some(Slot::Uncacheable { until }));
+        self.finish(Phase::Uncacheable, Some((Slot::Uncacheable { until }, now)));
     }
 
     /// The fetch failed: a waiter takes over.
@@ -228,7 +231,7 @@ impl WriterGuard {
         self.finish(Phase::Abandoned, None);
     }
 
-    fn finish(&mut self, phase: Phase, replacement: Option<Slot>) {
+    fn finish(&mut self, phase: Phase, replacement: Option<(Slot, u64)>) {
         self.ended = true;
         // Out of the table first, so a waiter that retries finds no stale fill.
         self.table.end(&self.key, &self.fill, replacement);
@@ -473,6 +476,14 @@ mod tests {
         w.fail();
         assert!(matches!(block_on(false, wt.wait(0)), Progress::Retry));
         assert_eq!(t.len(), 0);
+
+        // Expired hit-for-miss entries are swept when another lands in their shard.
+        let same_shard = |n: u8| FillKey { id: ObjectId([n; 32]), part: Part::Whole };
+        writer(t.join(same_shard(1), 0)).uncacheable(0);
+        writer(t.join(same_shard(1 + 16), 5)).uncacheable(5);
+        assert_eq!(t.len(), 2);
+        writer(t.join(same_shard(1 + 32), 20)).uncacheable(20);
+        assert_eq!(t.len(), 1);
     }
 
     #[test]
