@@ -231,6 +231,13 @@ impl WriterGuard {
         self.finish(Phase::Abandoned, None);
     }
 
+    /// Nothing to fetch: the store already has the body (a previous fill completed between
+    /// the requester's store lookup and its join, so a new writer must look again before it
+    /// fetches). Waiters join again and find it stored.
+    pub(crate) fn release(mut self) {
+        self.finish(Phase::Abandoned, None);
+    }
+
     fn finish(&mut self, phase: Phase, replacement: Option<(Slot, u64)>) {
         self.ended = true;
         // Out of the table first, so a waiter that retries finds no stale fill.
@@ -290,30 +297,13 @@ mod tests {
     use super::*;
     use crate::cache::key::{CacheKey, KeyRules};
     use crate::cache::store::Store;
+    use crate::origin::conn::tests::{block_on, runtimes as drivers};
     use std::future::Future;
     use std::os::unix::fs::FileExt;
     use std::sync::Barrier;
 
     fn key(path: &str, part: Part) -> FillKey {
         FillKey { id: CacheKey::new("http", "h", path, &KeyRules::default()).id(None), part }
-    }
-
-    /// Runs `fut` on a fresh monoio runtime of the given driver on this thread.
-    fn block_on<F: Future>(uring: bool, fut: F) -> F::Output {
-        if uring {
-            monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().build().unwrap().block_on(fut)
-        } else {
-            monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap().block_on(fut)
-        }
-    }
-
-    /// Both drivers where io_uring is available, epoll alone otherwise.
-    fn drivers() -> Vec<bool> {
-        if monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().build().is_ok() {
-            vec![true, false]
-        } else {
-            vec![false]
-        }
     }
 
     fn writer(j: Join) -> WriterGuard {
@@ -341,6 +331,10 @@ mod tests {
         assert_eq!(t.len(), 3);
         w.complete(PathBuf::from("/x"), 1);
         w1.fail();
+        let w3 = writer(t.join(key("/c", Part::Whole), 0));
+        let wt3 = waiter(t.join(key("/c", Part::Whole), 0));
+        w3.release();
+        assert!(matches!(block_on(false, wt3.wait(0)), Progress::Retry));
         drop(w2);
         assert_eq!(t.len(), 0);
     }

@@ -28,5 +28,7 @@ pub(crate) mod meta;
 pub(crate) mod policy;
 pub(crate) mod revalidate;
 pub(crate) mod slice;
+#[cfg(test)]
+mod slice_fill_tests;
 pub(crate) mod status;
 pub(crate) mod store;

@@ -382,7 +382,7 @@ impl Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cache::fields::Fields;
     use crate::origin::request::{write_head, EdgeIdentity, OriginRequest};
@@ -397,14 +397,14 @@ mod tests {
     };
 
     /// The counting origin fixture (`tests/fixtures/origin.py`) serving a temporary directory.
-    struct Fixture {
+    pub(crate) struct Fixture {
         child: Child,
-        addr: SocketAddr,
-        root: std::path::PathBuf,
+        pub(crate) addr: SocketAddr,
+        pub(crate) root: std::path::PathBuf,
     }
 
     impl Fixture {
-        fn start(name: &str) -> Fixture {
+        pub(crate) fn start(name: &str) -> Fixture {
             let root =
                 std::env::temp_dir().join(format!("ringcast-origin-{name}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&root);
@@ -423,7 +423,7 @@ mod tests {
             Fixture { child, addr, root }
         }
 
-        fn control(&self, target: &str) -> String {
+        pub(crate) fn control(&self, target: &str) -> String {
             let mut s = std::net::TcpStream::connect(self.addr).unwrap();
             let method = if target.starts_with("/_control/log") { "GET" } else { "POST" };
             write!(s, "{method} {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n\r\n").unwrap();
@@ -433,7 +433,7 @@ mod tests {
         }
 
         /// The recorded requests as (path, range, connection number).
-        fn log(&self) -> Vec<(String, Option<String>, u64)> {
+        pub(crate) fn log(&self) -> Vec<(String, Option<String>, u64)> {
             let json = self.control("/_control/log");
             // The fixture's JSON is flat and regular: pick the three fields per entry.
             json.split("{\"method\"")
@@ -465,7 +465,8 @@ mod tests {
         }
     }
 
-    fn runtimes() -> Vec<bool> {
+    /// Both drivers where io_uring is available (`true`), epoll alone otherwise.
+    pub(crate) fn runtimes() -> Vec<bool> {
         if monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().build().is_ok() {
             vec![true, false]
         } else {
@@ -473,7 +474,8 @@ mod tests {
         }
     }
 
-    fn block_on<F: std::future::Future>(uring: bool, fut: F) -> F::Output {
+    /// Runs `fut` on a fresh monoio runtime (with timers) of the given driver on this thread.
+    pub(crate) fn block_on<F: std::future::Future>(uring: bool, fut: F) -> F::Output {
         if uring {
             monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
                 .enable_timer()
@@ -529,7 +531,8 @@ mod tests {
         Ok((status, body, reused))
     }
 
-    fn content(len: usize) -> Vec<u8> {
+    /// Deterministic content of `len` bytes.
+    pub(crate) fn content(len: usize) -> Vec<u8> {
         (0..len).map(|i| u8::try_from((i * 7 + i / 251) % 256).unwrap()).collect()
     }
 
