@@ -36,6 +36,8 @@ struct Edge {
 }
 
 /// Fetches slice `k` from the origin as the fill's writer: stores it and publishes progress.
+/// A slice from another representation than the stored ones drops the object (every slice)
+/// and fails the fill, so its waiters start over: never two versions stitched together.
 async fn fill_slice(
     edge: &Edge,
     pool: &Pool,
@@ -43,7 +45,7 @@ async fn fill_slice(
     id: ObjectId,
     k: u64,
     w: crate::cache::fill::WriterGuard,
-) {
+) -> Result<(), SliceCheck> {
     let ident = EdgeIdentity { via_name: "ringcast".into(), cdn_id: "edge-test".into() };
     let client = Fields::new();
     let range = edge.slicing.origin_range(k);
@@ -74,10 +76,12 @@ async fn fill_slice(
     let identity = Identity::of(&fields, total);
     assert!(identity.verifiable());
     if let Some(stored) = edge.store.lookup(&id).unwrap() {
-        assert_eq!(
-            identity.check(&Identity::of(&stored.fields, stored.total)),
-            SliceCheck::Consistent
-        );
+        let first = Identity::of(&stored.fields, stored.total);
+        if first.check(&identity) == SliceCheck::DropAndRefetch {
+            edge.store.remove(&id).unwrap();
+            w.fail();
+            return Err(SliceCheck::DropAndRefetch);
+        }
     }
     let (_, len) = edge.slicing.bounds(k, total).unwrap();
     let mut body = edge.store.begin_body(&id, Part::Slice(k)).unwrap();
@@ -102,6 +106,7 @@ async fn fill_slice(
     };
     edge.store.commit_slice(&id, k, &first).unwrap();
     w.complete(path, len);
+    Ok(())
 }
 
 /// One client request for the whole object: every slice from the store, a fill, or a wait.
@@ -128,7 +133,7 @@ async fn get_object(edge: &Edge, total: u64) -> (Vec<u8>, u64) {
                         w.release();
                         continue;
                     }
-                    fill_slice(edge, &pool, &key, id, k, w).await;
+                    fill_slice(edge, &pool, &key, id, k, w).await.unwrap();
                     written += 1;
                 }
                 Join::Waiter(wt) => {
@@ -201,5 +206,46 @@ fn concurrent_requests_fetch_each_slice_once_and_get_every_byte() {
     let (store, report) = Store::open(&dir, 1 << 30).unwrap();
     assert_eq!((report.objects, report.bytes, report.damaged_deleted), (1, total, 0));
     assert!(store.lookup(&id).unwrap().unwrap().complete());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_slice_from_another_version_drops_the_object() {
+    let fx = Fixture::start("slice-version");
+    let total = 3 * SLICE;
+    let data = content(usize::try_from(total).unwrap());
+    std::fs::write(fx.root.join("big.bin"), &data).unwrap();
+    let dir = std::env::temp_dir().join(format!("ringcast-slice-version-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (store, _) = Store::open(&dir, 1 << 30).unwrap();
+    let edge = Edge {
+        store,
+        fills: FillTable::new(5),
+        origin: fx.addr,
+        slicing: Slicing::new(SLICE).unwrap(),
+    };
+    let key = CacheKey::new("http", "origin.test", "/big.bin", &KeyRules::default());
+    let id = key.id(None);
+    let pool = Pool::new(2, Duration::from_secs(30));
+    let writer = |k| match edge.fills.join(FillKey { id, part: Part::Slice(k) }, 0) {
+        Join::Writer(w) => w,
+        other => panic!("{other:?}"),
+    };
+    block_on(false, async {
+        fill_slice(&edge, &pool, &key, id, 0, writer(0)).await.unwrap();
+        // The origin's object changes (same length, new content, so a new ETag).
+        let mut changed = data.clone();
+        changed[usize::try_from(SLICE).unwrap() + 5] ^= 0xff;
+        std::fs::write(fx.root.join("big.bin"), &changed).unwrap();
+        let r = fill_slice(&edge, &pool, &key, id, 1, writer(1)).await;
+        assert_eq!(r, Err(SliceCheck::DropAndRefetch));
+    });
+    // Nothing of either version is left to be served; the fill is gone.
+    assert_eq!(edge.store.lookup(&id).unwrap(), None);
+    assert!(!edge.store.body_path(&id, Part::Slice(0)).exists());
+    assert_eq!(edge.store.bytes(), 0);
+    assert_eq!(edge.fills.len(), 0);
+    assert_eq!(fx.log().len(), 2);
+    drop(edge);
     std::fs::remove_dir_all(&dir).unwrap();
 }
