@@ -11,12 +11,18 @@
 
 pub mod access_log;
 pub mod body;
+#[allow(dead_code)] // Reason: the edge cache's rooms are wired into the edge mode next.
+mod cache;
 pub mod config;
 pub mod config_file;
 pub mod conn;
 pub mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod metrics;
+#[allow(dead_code)] // Reason: the origin client is wired into the edge mode next.
+mod origin;
 pub mod socket;
 #[allow(unsafe_code)]
 mod sys;
