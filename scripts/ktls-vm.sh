@@ -100,7 +100,7 @@ fi
 work=$(mktemp -d "${TMPDIR:-/tmp}/ktls-vm.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 ird=$work/initramfs
-mkdir -p "$ird"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,host,lib}
+mkdir -p "$ird"/{bin,sbin,usr/bin,usr/sbin,dev,proc,sys,host,hosttmp,lib}
 cp "$busybox" "$ird/bin/busybox"
 cp -a "$kdir/modules" "$ird/lib/modules"
 
@@ -116,6 +116,13 @@ quote() { printf "'%s' " "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
   for a in "$@"; do quote "$a"; done
   printf '\n'
 } >"$ird/cmd"
+
+# The chroot gets a fresh tmpfs on /tmp. Host folders under /tmp that the command needs (the
+# working directory and the binary's, as when the checkout itself lives under /tmp) stay
+# visible: their top folder under /tmp is bound back over the tmpfs.
+for p in "$PWD" "$(dirname "$binary")"; do
+  case $p in /tmp/?*) rel=${p#/tmp/}; printf '%s\n' "${rel%%/*}" ;; esac
+done | sort -u >"$ird/keep"
 
 cat >"$ird/init" <<'EOF'
 #!/bin/busybox sh
@@ -136,7 +143,12 @@ for m in tls gcm ghash_clmulni_intel ghash_generic aesni_intel ctr chacha20poly1
 done
 ip link set lo up || fail "lo up"
 mount -t proc proc /host/proc && mount -t sysfs sys /host/sys && mount -o bind /dev /host/dev &&
-  mount -t tmpfs -o size=512m tmp /host/tmp || fail "mounts in the host root"
+  mount -o bind /host/tmp /hosttmp && mount -t tmpfs -o size=512m tmp /host/tmp ||
+  fail "mounts in the host root"
+while read -r top; do
+  mkdir -p "/host/tmp/$top" && mount -o bind "/hosttmp/$top" "/host/tmp/$top" ||
+    fail "bind of /tmp/$top"
+done </keep
 echo "ktls-vm: $(uname -r) up after $(cut -d' ' -f1 /proc/uptime) s"
 chroot /host /bin/sh -c "$(cat /cmd)"
 echo "ktls-vm: exit=$?"
