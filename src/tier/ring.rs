@@ -1,39 +1,40 @@
 //! The parent ring: which shield owns a cache key, and who comes next when it fails.
 //!
-//! The ring is nginx's `upstream { hash $key consistent; }` (ketama), built by the
-//! `pingora-ketama` crate, a port of `ngx_http_upstream_init_chash` in nginx's
-//! `src/http/modules/ngx_http_upstream_hash_module.c`:
+//! The ring is nginx's `upstream { hash $key consistent; }` (ketama), as built by
+//! `ngx_http_upstream_init_chash` in nginx's `src/http/modules/ngx_http_upstream_hash_module.c`:
 //! - each parent contributes `160 × weight` points; point `i` is
-//!   `crc32(HOST "\0" PORT prev_hash_le)` where `prev_hash` is point `i-1` (0 for the first),
-//!   HOST and PORT being the text of nginx's `server` directive;
-//! - points are sorted by hash; of equal hashes one survives;
+//!   `crc32(HOST "\0" PORT prev_hash_le)` where `prev_hash` is point `i-1` (0 for the first)
+//!   and HOST, PORT are the text of nginx's `server` line split at its last `:`;
+//! - points are sorted by hash; of equal hashes the first survives;
 //! - a key goes to the first point whose hash is `>= crc32(key)`, wrapping to the first point;
 //! - on failure nginx walks on point by point, skipping servers already tried
 //!   (`ngx_http_upstream_get_chash_peer`); [`Ring::candidates`] returns that order.
 //!
-//! Parity holds for IPv4 parents written as `a.b.c.d:port` (checked against a running nginx
-//! by `nginx_parity.rs`). For an IPv6 parent nginx hashes the bracketed text of its `server`
-//! line (`[::1]`, then `\0`, then the port) while the crate hashes the bare address (`::1`), so
-//! an IPv6 ring is consistent in itself but does not match nginx's.
+//! The `pingora-ketama` crate ports the same algorithm but names a point by the bare address
+//! (`::1`), where nginx hashes the text of its `server` line (`[::1]`): the two agree for IPv4
+//! and differ for every IPv6 parent (checked against a running nginx, which matched the
+//! bracketed form for 500 of 500 keys and the bare one for 178). So the ring is built here, on
+//! nginx's naming (a parent's `SocketAddr` as written, `[v6]:port`); a unit test checks it
+//! against `pingora-ketama` for IPv4 parents and `nginx_parity.rs` against nginx itself, IPv4,
+//! IPv6 and weighted.
 //!
 //! Pure: no I/O, no clock. A ring is immutable; a reload builds a new one ([`Ring::reload`]).
 
 use std::fmt;
 use std::net::SocketAddr;
 
-use pingora_ketama::{Bucket, Continuum};
 use smallvec::SmallVec;
 
 /// Points per unit of weight, as in nginx (`npoints = peer->weight * 160`).
-pub(crate) const POINTS_PER_WEIGHT: u32 = pingora_ketama::DEFAULT_POINT_MULTIPLE;
+pub(crate) const POINTS_PER_WEIGHT: u32 = 160;
 
 /// The most weight one parent may carry: nginx's `server ... weight=N` has no documented
 /// ceiling, but the ring holds `160 × weight` points per parent, so a bound keeps a typo
 /// (`weight=10000`) from building a ring of millions of points.
 pub(crate) const MAX_WEIGHT: u32 = 100;
 
-/// The most parents in one ring (the crate indexes nodes with 16 bits in its compact layout,
-/// and a shield tier is a handful of machines).
+/// The most parents in one ring (a shield tier is a handful of machines; the bound keeps the
+/// ring, at most `MAX_PARENTS × MAX_WEIGHT × 160` points, within a few megabytes).
 pub(crate) const MAX_PARENTS: usize = 1024;
 
 /// One shield: where it listens and its share of the keys (`weight` like nginx's
@@ -63,11 +64,18 @@ pub(crate) enum RingError {
     Duplicate { addr: SocketAddr },
 }
 
+/// One point of the continuum: its hash and the parent (index) it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Point {
+    hash: u32,
+    parent: u32,
+}
+
 /// The parents in a fixed order (as configured; the order is what the health table indexes)
-/// and the ketama continuum over them.
+/// and the ketama continuum over them, sorted by hash.
 pub(crate) struct Ring {
     parents: Vec<Parent>,
-    continuum: Continuum,
+    points: Vec<Point>,
 }
 
 impl fmt::Debug for Ring {
@@ -98,34 +106,60 @@ impl Ring {
                 return Err(RingError::Duplicate { addr: p.addr });
             }
         }
-        let buckets: Vec<Bucket> = parents.iter().map(|p| Bucket::new(p.addr, p.weight)).collect();
-        let continuum = Continuum::new(&buckets);
-        Ok(Ring { parents, continuum })
+        let mut points = Vec::with_capacity(
+            parents.iter().map(|p| p.weight as usize).sum::<usize>() * POINTS_PER_WEIGHT as usize,
+        );
+        for (index, parent) in (0u32..).zip(&parents) {
+            // nginx's `server` text: `a.b.c.d:port` or `[v6]:port`, split at the last ':'.
+            let name = parent.addr.to_string();
+            let (host, port) = name.rsplit_once(':').expect("a SocketAddr has a port");
+            let mut base = crc32fast::Hasher::new();
+            base.update(host.as_bytes());
+            base.update(b"\0");
+            base.update(port.as_bytes());
+            let mut prev_hash: u32 = 0;
+            for _ in 0..parent.weight * POINTS_PER_WEIGHT {
+                let mut h = base.clone();
+                h.update(&prev_hash.to_le_bytes());
+                prev_hash = h.finalize();
+                points.push(Point { hash: prev_hash, parent: index });
+            }
+        }
+        // Stable, so of equal hashes the earlier parent's point survives, as with glibc's
+        // qsort (a merge sort) under nginx on Debian.
+        points.sort_by_key(|p| p.hash);
+        points.dedup_by_key(|p| p.hash);
+        Ok(Ring { parents, points })
     }
 
     pub(crate) fn parents(&self) -> &[Parent] {
         &self.parents
     }
 
+    /// The index of the first point at or after `key`'s hash, wrapping past the last.
+    fn first_point(&self, key: &[u8]) -> usize {
+        let hash = crc32fast::hash(key);
+        let i = self.points.partition_point(|p| p.hash < hash);
+        if i == self.points.len() {
+            0
+        } else {
+            i
+        }
+    }
+
     /// The parent that owns `key` (nginx's first choice for `hash KEY consistent`).
     pub(crate) fn owner(&self, key: &[u8]) -> usize {
-        let addr = self
-            .continuum
-            .node(key)
-            .expect("a ring is never empty: Ring::new refuses an empty list");
-        self.index_of(addr)
+        self.points[self.first_point(key)].parent as usize
     }
 
     /// Every parent in the order nginx would try them for `key`: the owner, then each next
     /// distinct parent met walking the ring clockwise.
     pub(crate) fn candidates(&self, key: &[u8]) -> Candidates {
         let mut out = Candidates::new();
-        // Walking the whole ring once meets every parent (each has >= 160 points); stop as
-        // soon as all are found. The bound guards the walk should the crate ever drop one.
-        let points = self.parents.iter().map(|p| p.weight as usize).sum::<usize>()
-            * POINTS_PER_WEIGHT as usize;
-        for addr in self.continuum.node_iter(key).take(points) {
-            let i = self.index_of(*addr);
+        let start = self.first_point(key);
+        // One turn of the ring meets every parent that kept a point.
+        for p in self.points[start..].iter().chain(&self.points[..start]) {
+            let i = p.parent as usize;
             if !out.contains(&i) {
                 out.push(i);
                 if out.len() == self.parents.len() {
@@ -134,13 +168,6 @@ impl Ring {
             }
         }
         out
-    }
-
-    fn index_of(&self, addr: SocketAddr) -> usize {
-        self.parents
-            .iter()
-            .position(|p| p.addr == addr)
-            .expect("the continuum holds only this ring's parents")
     }
 
     /// Builds the ring for a new parent list and measures what moves: of `sample_keys`
@@ -211,8 +238,8 @@ mod tests {
         }
     }
 
-    /// Values from nginx 1.22 with `hash $request_uri consistent` over
-    /// `server 127.0.0.1:7777; server 127.0.0.1:7778;` (the sample pingora-ketama ships).
+    /// The nginx sample pingora-ketama ships (`hash $request_uri consistent` over
+    /// `server 127.0.0.1:7777; server 127.0.0.1:7778;`).
     #[test]
     fn nginx_sample() {
         let ring =
@@ -332,5 +359,38 @@ mod tests {
         }
         // Strictly ordered by weight, not merely close.
         assert!(counts.windows(2).all(|w| w[0] < w[1]), "{counts:?}");
+    }
+
+    /// For IPv4 parents the ring is pingora-ketama's, point for point: the same owner and the
+    /// same failover walk for every key, with weights.
+    #[test]
+    fn ipv4_rings_equal_pingora_ketama() {
+        use pingora_ketama::{Bucket, Continuum};
+        let sets: Vec<Vec<Parent>> = vec![
+            five(),
+            (2..=10).map(|i| Parent::new(addr(i, 443), u32::from(i % 4) + 1)).collect(),
+            vec![Parent::new(SocketAddr::from(([10, 1, 2, 3], 8080)), 7)],
+        ];
+        for parents in sets {
+            let ring = Ring::new(parents.clone()).unwrap();
+            let buckets: Vec<Bucket> =
+                parents.iter().map(|p| Bucket::new(p.addr, p.weight)).collect();
+            let theirs = Continuum::new(&buckets);
+            for i in 0..20_000 {
+                let key = sample_key(i);
+                let ours: Vec<SocketAddr> =
+                    ring.candidates(&key).iter().map(|j| ring.parents()[*j].addr).collect();
+                let mut walk: Vec<SocketAddr> = Vec::new();
+                for a in theirs.node_iter(&key) {
+                    if !walk.contains(a) {
+                        walk.push(*a);
+                    }
+                    if walk.len() == parents.len() {
+                        break;
+                    }
+                }
+                assert_eq!(ours, walk, "{i}");
+            }
+        }
     }
 }
