@@ -22,6 +22,8 @@ mod s3;
 pub mod socket;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(test)]
+mod test_child;
 #[allow(dead_code)] // The shield tier (issue 15): tested, wired into the edge mode next.
 mod tier;
 pub mod worker;

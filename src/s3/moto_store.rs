@@ -10,27 +10,18 @@
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::{Command, Stdio};
+use std::time::{Duration, SystemTime};
 
 use super::credentials::Credentials;
 use super::error::{ClientStatus, StoreError};
 use super::location::S3Location;
 use super::sign::{sign_object, Method};
+use crate::test_child::{spawn_listening, ChildServer};
 
 const BUCKET: &str = "ringcast-media";
 const KEY: &str = "video/a b/ü-1.bin";
 const OBJECT_BYTES: usize = 5 << 20;
-
-/// The moto process, killed on drop.
-struct Moto(Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn venv_python() -> Option<PathBuf> {
     let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/venv/bin/python");
@@ -103,28 +94,15 @@ fn fetch(
     resp
 }
 
-fn start_moto(python: &Path, dir: &Path) -> (Moto, SocketAddr) {
+fn start_moto(python: &Path, dir: &Path) -> (ChildServer, SocketAddr) {
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let log = std::fs::File::create(dir.join("moto.log")).unwrap();
-    let mut child = Command::new(python)
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+    let log = dir.join("moto.log");
+    let mut cmd = Command::new(python);
+    cmd.args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
         .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn moto");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(addr).is_err() {
-        if let Some(status) = child.try_wait().unwrap() {
-            let log = std::fs::read_to_string(dir.join("moto.log")).unwrap_or_default();
-            panic!("moto exited ({status}):\n{log}");
-        }
-        assert!(Instant::now() < deadline, "moto did not listen on {addr}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Moto(child), addr)
+        .stderr(std::fs::File::create(&log).unwrap());
+    (spawn_listening(cmd, addr, &log, Duration::from_secs(60)), addr)
 }
 
 #[test]

@@ -13,10 +13,11 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use super::ring::{Parent, Ring};
+use crate::test_child::{spawn_listening, ChildServer};
 
 const URIS_EQUAL: usize = 10_000;
 const URIS_OTHER: usize = 2_000;
@@ -118,42 +119,16 @@ http {{
     )
 }
 
-/// The nginx process, killed on drop.
-struct Nginx(Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_nginx(bin: &Path, dir: &Path, front: SocketAddr) -> Nginx {
-    let conf = dir.join("nginx.conf");
-    let mut child = Command::new(bin)
-        .arg("-p")
+fn start_nginx(bin: &Path, dir: &Path, front: SocketAddr) -> ChildServer {
+    let mut cmd = Command::new(bin);
+    cmd.arg("-p")
         .arg(dir)
         .arg("-c")
-        .arg(&conf)
+        .arg(dir.join("nginx.conf"))
         .arg("-e")
         .arg(dir.join("error.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn nginx");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if TcpStream::connect(front).is_ok() {
-            return Nginx(child);
-        }
-        if let Some(status) = child.try_wait().expect("poll nginx") {
-            let log = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            panic!("nginx exited ({status}) before listening:\n{log}");
-        }
-        assert!(Instant::now() < deadline, "nginx did not listen on {front}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        .stderr(Stdio::null());
+    spawn_listening(cmd, front, &dir.join("error.log"), Duration::from_secs(20))
 }
 
 /// Sends `GET uri` on a keep-alive connection; returns `X-Upstream`.

@@ -1,0 +1,45 @@
+//! Tests only: an external server a unit test starts (nginx, moto), killed on drop, and a wait
+//! until it listens that fails with the server's log when it exits first.
+
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The started process; dropping it kills and reaps it.
+pub(crate) struct ChildServer(Child);
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `cmd` (no standard input or output; its standard error is the caller's to set,
+/// and its log is expected in `log`) and waits up to `wait` for a
+/// connection to `addr` to succeed.
+pub(crate) fn spawn_listening(
+    mut cmd: Command,
+    addr: SocketAddr,
+    log: &Path,
+    wait: Duration,
+) -> ChildServer {
+    let what = cmd.get_program().to_string_lossy().into_owned();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let mut server = ChildServer(child);
+    let deadline = Instant::now() + wait;
+    while TcpStream::connect(addr).is_err() {
+        if let Some(status) = server.0.try_wait().expect("poll the child") {
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("{what} exited ({status}) before listening on {addr}:\n{text}");
+        }
+        assert!(Instant::now() < deadline, "{what} did not listen on {addr}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    server
+}
