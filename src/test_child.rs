@@ -1,8 +1,8 @@
 //! Tests only: an external server a unit test starts (nginx, moto), killed on drop, and a wait
 //! until it listens that fails with the server's log when it exits first.
 
-use std::net::{SocketAddr, TcpStream};
-use std::path::Path;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -42,4 +42,17 @@ pub(crate) fn spawn_listening(
         std::thread::sleep(Duration::from_millis(20));
     }
     server
+}
+
+/// An empty directory for one test's files: `ringcast-NAME-PID` under the temporary directory.
+pub(crate) fn fresh_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ringcast-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create the test directory");
+    dir
+}
+
+/// A port free on `addr`'s address now (the kernel's pick for port 0).
+pub(crate) fn free_port(addr: SocketAddr) -> u16 {
+    TcpListener::bind(addr).and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
 }

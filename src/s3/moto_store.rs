@@ -8,7 +8,9 @@
 //! Skips loudly (a `SKIP` line) only when moto is not installed.
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
+
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, SystemTime};
@@ -17,7 +19,7 @@ use super::credentials::Credentials;
 use super::error::{ClientStatus, StoreError};
 use super::location::S3Location;
 use super::sign::{sign_object, Method};
-use crate::test_child::{spawn_listening, ChildServer};
+use crate::test_child::{free_port, fresh_dir, spawn_listening, ChildServer};
 
 const BUCKET: &str = "ringcast-media";
 const KEY: &str = "video/a b/ü-1.bin";
@@ -34,17 +36,9 @@ fn venv_python() -> Option<PathBuf> {
     ok.then_some(python)
 }
 
-/// Deterministic bytes that differ at every offset of interest (no repeating short period).
+/// Deterministic bytes without a short period: SHA-256 of a counter, block after block.
 fn object() -> Vec<u8> {
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    (0..OBJECT_BYTES)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()[0]
-        })
-        .collect()
+    (0u64..).flat_map(|i| Sha256::digest(i.to_le_bytes())).take(OBJECT_BYTES).collect()
 }
 
 struct Response {
@@ -95,7 +89,7 @@ fn fetch(
 }
 
 fn start_moto(python: &Path, dir: &Path) -> (ChildServer, SocketAddr) {
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).unwrap().port();
+    let port = free_port(SocketAddr::from(([127, 0, 0, 1], 0)));
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let log = dir.join("moto.log");
     let mut cmd = Command::new(python);
@@ -111,9 +105,7 @@ fn objects_from_moto_whole_and_by_range() {
         eprintln!("SKIP objects_from_moto_whole_and_by_range: no moto in target/tools/venv (scripts/install-test-deps.sh)");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("ringcast-moto-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = fresh_dir("moto");
     let data = object();
     std::fs::write(dir.join("object"), &data).unwrap();
     let (moto, addr) = start_moto(&python, &dir);

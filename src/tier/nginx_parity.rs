@@ -11,13 +11,13 @@
 //! there but does not start is a failure. `scripts/install-test-deps.sh` installs it.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv6Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use super::ring::{Parent, Ring};
-use crate::test_child::{spawn_listening, ChildServer};
+use crate::test_child::{free_port, fresh_dir, spawn_listening, ChildServer};
 
 const URIS_EQUAL: usize = 10_000;
 const URIS_OTHER: usize = 2_000;
@@ -30,10 +30,6 @@ fn nginx_binary() -> Option<PathBuf> {
         .chain([PathBuf::from("/usr/sbin")])
         .map(|d| d.join("nginx"))
         .find(|p| p.is_file())
-}
-
-fn free_port(addr: SocketAddr) -> u16 {
-    TcpListener::bind(addr).and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
 }
 
 /// Weight of backend `last` in the weighted upstream: 1, 2, 3, 1, 2, 3, ...
@@ -175,9 +171,7 @@ fn ketama_matches_nginx() {
         eprintln!("SKIP ketama_matches_nginx: no nginx binary (scripts/install-test-deps.sh)");
         return;
     };
-    let dir = std::env::temp_dir().join(format!("ringcast-ketama-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = fresh_dir("ketama");
     let ports = Ports {
         front: free_port(SocketAddr::from(([127, 0, 0, 1], 0))),
         backend: free_port(SocketAddr::from(([127, 0, 0, 2], 0))),
