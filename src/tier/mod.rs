@@ -112,7 +112,7 @@ impl Tier {
                     .map_or_else(|| Health::new(now, &self.policy), |i| self.health[i])
             })
             .collect();
-        let moved = reload.moved_fraction();
+        let moved = reload.moved_share;
         self.ring = reload.ring;
         self.health = health;
         Ok(moved)

@@ -125,8 +125,9 @@ impl Ring {
                 points.push(Point { hash: prev_hash, parent: index });
             }
         }
-        // Stable, so of equal hashes the earlier parent's point survives, as with glibc's
-        // qsort (a merge sort) under nginx on Debian.
+        // Stable, so of equal hashes the earlier-listed parent's point survives. nginx sorts
+        // with qsort, which glibc up to 2.36 (Debian 12) implements as a merge sort, stable
+        // too; a tie needs two points with the same CRC-32, rare at these ring sizes.
         points.sort_by_key(|p| p.hash);
         points.dedup_by_key(|p| p.hash);
         Ok(Ring { parents, points })
@@ -170,48 +171,65 @@ impl Ring {
         out
     }
 
-    /// Builds the ring for a new parent list and measures what moves: of `sample_keys`
-    /// synthetic keys, the share whose owner changes. Consistent hashing promises that only
-    /// keys of removed parents, or keys taken over by added ones, move.
+    /// Builds the ring for a new parent list and measures what moves: the share of the hash
+    /// space (so, for keys whose CRC-32 spreads evenly, of keys) that now belongs to another
+    /// parent, computed exactly from the two rings' points. Consistent hashing promises that
+    /// only keys of removed parents, and keys taken over by added ones, move.
     pub(crate) fn reload(&self, parents: Vec<Parent>) -> Result<Reload, RingError> {
         let ring = Ring::new(parents)?;
-        let moved = (0..RELOAD_SAMPLE_KEYS)
-            .filter(|i| {
-                let key = sample_key(*i);
-                self.parents[self.owner(&key)].addr != ring.parents[ring.owner(&key)].addr
-            })
-            .count();
-        Ok(Reload { ring, moved_keys: moved, sample_keys: RELOAD_SAMPLE_KEYS })
+        let moved_share = self.moved_share(&ring);
+        Ok(Reload { ring, moved_share })
+    }
+
+    /// The owner of hash `h`: the parent of the first point `>= h`, wrapping.
+    fn owner_of_hash(&self, h: u32) -> SocketAddr {
+        let i = self.points.partition_point(|p| p.hash < h);
+        let point = self.points.get(i).unwrap_or(&self.points[0]);
+        self.parents[point.parent as usize].addr
+    }
+
+    /// The share of the 2^32 hashes whose owner differs between `self` and `other`. Between
+    /// two consecutive points of either ring both owners are constant, so each arc
+    /// `(previous boundary, boundary]` is owned as its end is.
+    fn moved_share(&self, other: &Ring) -> f64 {
+        let mut bounds: Vec<u32> =
+            self.points.iter().chain(&other.points).map(|p| p.hash).collect();
+        bounds.sort_unstable();
+        bounds.dedup();
+        let last = *bounds.last().expect("rings are never empty");
+        let mut moved: u64 = 0;
+        // The arc that wraps: (last, 2^32) and [0, first]: owned as `first` is.
+        if self.owner_of_hash(bounds[0]) != other.owner_of_hash(bounds[0]) {
+            moved += (1u64 << 32) - u64::from(last) + u64::from(bounds[0]);
+        }
+        for pair in bounds.windows(2) {
+            if self.owner_of_hash(pair[1]) != other.owner_of_hash(pair[1]) {
+                moved += u64::from(pair[1] - pair[0]);
+            }
+        }
+        moved as f64 / (1u64 << 32) as f64
     }
 }
 
-/// Keys sampled to estimate the moved share on reload: 65,536 keys put the estimate within
-/// about ±0.4 percentage points (95 %) of the share of the hash space that changed owner.
-pub(crate) const RELOAD_SAMPLE_KEYS: usize = 1 << 16;
-
-/// A synthetic cache key, shaped like a request target.
-fn sample_key(i: usize) -> Vec<u8> {
-    format!("/ringcast-reload-sample/{i}").into_bytes()
-}
-
-/// A rebuilt ring and how many of the sampled keys changed owner.
+/// A rebuilt ring and the share of keys that changed owner.
 #[derive(Debug)]
 pub(crate) struct Reload {
     pub(crate) ring: Ring,
-    pub(crate) moved_keys: usize,
-    pub(crate) sample_keys: usize,
-}
-
-impl Reload {
-    /// The share of keys that now go to another parent, 0.0..=1.0.
-    pub(crate) fn moved_fraction(&self) -> f64 {
-        self.moved_keys as f64 / self.sample_keys as f64
-    }
+    /// 0.0..=1.0.
+    pub(crate) moved_share: f64,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Sampled keys for the tests' key-by-key checks.
+    const SAMPLE_KEYS: usize = 1 << 16;
+
+    /// A synthetic cache key, shaped like a request target.
+    fn sample_key(i: usize) -> Vec<u8> {
+        format!("/ringcast-sample/{i}").into_bytes()
+    }
 
     fn addr(last: u8, port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, last], port))
@@ -298,7 +316,7 @@ mod tests {
             let kept: Vec<Parent> = five().into_iter().filter(|p| p.addr != gone).collect();
             let reload = ring.reload(kept).unwrap();
             let mut lived_there = 0;
-            for i in 0..RELOAD_SAMPLE_KEYS {
+            for i in 0..SAMPLE_KEYS {
                 let key = sample_key(i);
                 let before = ring.parents()[ring.owner(&key)].addr;
                 let after = reload.ring.parents()[reload.ring.owner(&key)].addr;
@@ -309,8 +327,10 @@ mod tests {
                     assert_eq!(before, after, "a key of a kept parent moved");
                 }
             }
-            assert_eq!(reload.moved_keys, lived_there);
-            let f = reload.moved_fraction();
+            // The exact share agrees with the sample, and is about a fifth.
+            let sampled = lived_there as f64 / SAMPLE_KEYS as f64;
+            let f = reload.moved_share;
+            assert!((f - sampled).abs() < 0.01, "parent {removed}: {f} vs {sampled}");
             assert!((0.10..=0.30).contains(&f), "parent {removed}: {f}");
         }
     }
@@ -321,14 +341,21 @@ mod tests {
         let mut six = five();
         six.push(Parent::new(addr(7, 8080), 1));
         let reload = ring.reload(six).unwrap();
-        for i in 0..RELOAD_SAMPLE_KEYS {
+        for i in 0..SAMPLE_KEYS {
             let key = sample_key(i);
             let before = ring.parents()[ring.owner(&key)].addr;
             let after = reload.ring.parents()[reload.ring.owner(&key)].addr;
             assert!(before == after || after == addr(7, 8080), "{i}");
         }
-        let f = reload.moved_fraction();
+        let f = reload.moved_share;
         assert!((0.08..=0.26).contains(&f), "{f}");
+        let sampled = (0..SAMPLE_KEYS)
+            .filter(|i| {
+                reload.ring.parents()[reload.ring.owner(&sample_key(*i))].addr == addr(7, 8080)
+            })
+            .count() as f64
+            / SAMPLE_KEYS as f64;
+        assert!((f - sampled).abs() < 0.01, "{f} vs {sampled}");
     }
 
     #[test]
@@ -336,7 +363,10 @@ mod tests {
         let ring = Ring::new(five()).unwrap();
         let mut shuffled = five();
         shuffled.reverse();
-        assert_eq!(ring.reload(shuffled).unwrap().moved_keys, 0);
+        assert_eq!(ring.reload(shuffled).unwrap().moved_share, 0.0);
+        // And a list with nothing in common moves everything.
+        let other = vec![Parent::new(addr(9, 9), 1)];
+        assert_eq!(ring.reload(other).unwrap().moved_share, 1.0);
     }
 
     /// Weights give each parent a share of keys near its share of the total weight.
@@ -347,7 +377,7 @@ mod tests {
             weights.iter().zip(2u8..).map(|(w, last)| Parent::new(addr(last, 80), *w)).collect();
         let ring = Ring::new(parents).unwrap();
         let mut counts = [0usize; 4];
-        let n = RELOAD_SAMPLE_KEYS;
+        let n = SAMPLE_KEYS;
         for i in 0..n {
             counts[ring.owner(&sample_key(i))] += 1;
         }
