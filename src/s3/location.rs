@@ -125,9 +125,17 @@ impl S3Location {
         }
     }
 
-    /// The request target (and canonical URI) of object `key`.
-    pub(crate) fn object_target(&self, key: &str) -> String {
+    /// The request target (and canonical URI) of object `key` (a leading `/` is not part of
+    /// the key). An empty key would address the bucket itself (a listing), and S3 keys are at
+    /// most 1,024 bytes: both are refused.
+    pub(crate) fn object_target(&self, key: &str) -> Result<String, KeyError> {
         let key = key.strip_prefix('/').unwrap_or(key);
+        if key.is_empty() {
+            return Err(KeyError::Empty);
+        }
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KeyError::TooLong { bytes: key.len() });
+        }
         let mut out = String::with_capacity(self.bucket.len() + key.len() + 2);
         if self.addressing == Addressing::PathStyle {
             out.push('/');
@@ -135,8 +143,20 @@ impl S3Location {
         }
         out.push('/');
         uri_encode_path(key, &mut out);
-        out
+        Ok(out)
     }
+}
+
+/// S3's limit on an object key, in bytes of UTF-8.
+pub(crate) const MAX_KEY_BYTES: usize = 1024;
+
+/// Why an object key cannot be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum KeyError {
+    #[error("empty object key")]
+    Empty,
+    #[error("object key of {bytes} bytes; S3 allows {MAX_KEY_BYTES}")]
+    TooLong { bytes: usize },
 }
 
 impl fmt::Display for S3Location {
@@ -218,18 +238,18 @@ mod tests {
             }
         );
         assert_eq!(loc.host_header(), "127.0.0.1:9000");
-        assert_eq!(loc.object_target("/video/a.mp4"), "/media/video/a.mp4");
+        assert_eq!(loc.object_target("/video/a.mp4").unwrap(), "/media/video/a.mp4");
 
         let aws = S3Location::parse("s3://media").unwrap();
         assert_eq!(aws.addressing, Addressing::VirtualHosted);
         assert_eq!(aws.region, "us-east-1");
         assert_eq!(aws.host_header(), "media.s3.us-east-1.amazonaws.com");
-        assert_eq!(aws.object_target("seg/1.ts"), "/seg/1.ts");
+        assert_eq!(aws.object_target("seg/1.ts").unwrap(), "/seg/1.ts");
 
         let dotted = S3Location::parse("s3://my.media?region=us-west-2").unwrap();
         assert_eq!(dotted.addressing, Addressing::PathStyle);
         assert_eq!(dotted.host_header(), "s3.us-west-2.amazonaws.com");
-        assert_eq!(dotted.object_target("x"), "/my.media/x");
+        assert_eq!(dotted.object_target("x").unwrap(), "/my.media/x");
 
         let tls = S3Location::parse("s3://b-1?endpoint=https://S3.Example.test/").unwrap();
         assert_eq!((tls.scheme, tls.port), (Scheme::Https, 443));
@@ -270,7 +290,15 @@ mod tests {
             ("dir//x", "/b-1/dir//x"),
         ];
         for (key, want) in cases {
-            assert_eq!(loc.object_target(key), want, "{key}");
+            assert_eq!(loc.object_target(key).as_deref(), Ok(want), "{key}");
         }
+        assert_eq!(loc.object_target(""), Err(KeyError::Empty));
+        assert_eq!(loc.object_target("/"), Err(KeyError::Empty));
+        let long = "k".repeat(MAX_KEY_BYTES);
+        assert!(loc.object_target(&long).is_ok());
+        assert_eq!(
+            loc.object_target(&format!("{long}k")),
+            Err(KeyError::TooLong { bytes: MAX_KEY_BYTES + 1 })
+        );
     }
 }

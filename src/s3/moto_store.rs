@@ -62,7 +62,7 @@ fn fetch(
     key: &str,
     range: Option<&str>,
 ) -> Response {
-    let req = sign_object(loc, creds, method, key, range, SystemTime::now());
+    let req = sign_object(loc, creds, method, key, range, SystemTime::now()).expect("a valid key");
     let mut stream = TcpStream::connect(addr).expect("connect moto");
     stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     stream.write_all(req.http1_head(&[("connection", "close")]).as_bytes()).expect("send");

@@ -17,7 +17,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 use super::credentials::Credentials;
-use super::location::S3Location;
+use super::location::{KeyError, S3Location};
 
 /// SHA-256 of the empty payload of a GET or HEAD.
 pub(crate) const EMPTY_SHA256: &str =
@@ -73,16 +73,16 @@ pub(crate) fn sign_object(
     key: &str,
     range: Option<&str>,
     time: SystemTime,
-) -> SignedRequest {
-    sign(
+) -> Result<SignedRequest, KeyError> {
+    Ok(sign(
         credentials,
         &location.region,
         method,
         &location.host_header(),
-        location.object_target(key),
+        location.object_target(key)?,
         range,
         &amz_date(time),
-    )
+    ))
 }
 
 /// The signing steps on already-canonical parts (`target` is `UriEncode`d).
