@@ -33,6 +33,9 @@
 #                   evicted from the page cache before each download; beside downloads of the
 #                   same file cached: the stream's p99, and with tcpdump the server's own p99 on
 #                   the wire (first request byte to first response byte, captured on lo)
+#   fair            the cold scenario's 1 KiB stream alone and beside back-to-back cached 1 GiB
+#                   downloads, on ringcast's io_uring driver and on a second ringcast started with
+#                   --driver epoll (port RC_EPOLL_PORT): p99 beside ÷ alone, target ≤ 2× on each
 #   ceiling         loopback sendfile ceiling: the 1g scenario against a bare HTTP responder that
 #                   only calls sendfile(2) (scripts/bench/sendfile_ceiling.py), also on CPU 0
 #
@@ -56,6 +59,7 @@ SERVER_CPU=${SERVER_CPU:-0}
 CLIENT_CPU=${CLIENT_CPU:-1}
 RC_PORT=${RC_PORT:-18181}
 NGX_PORT=${NGX_PORT:-18182}
+RC_EPOLL_PORT=${RC_EPOLL_PORT:-18183}
 MODE=full
 ONLY=
 while [ $# -gt 0 ]; do
@@ -182,9 +186,10 @@ http {
 }
 CONF
 
-RC_PID='' NGX_PID=''
+RC_PID='' NGX_PID='' RC_EPOLL_PID=''
 cleanup() {
   [ -n "$RC_PID" ] && kill "$RC_PID" 2>/dev/null && wait "$RC_PID" 2>/dev/null
+  [ -n "$RC_EPOLL_PID" ] && kill "$RC_EPOLL_PID" 2>/dev/null && wait "$RC_EPOLL_PID" 2>/dev/null
   [ -n "$NGX_PID" ] && kill "$NGX_PID" 2>/dev/null && wait "$NGX_PID" 2>/dev/null
   return 0
 }
@@ -196,6 +201,10 @@ ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 taskset -c "$SERVER_CPU" "$RINGCAST" --workers 1 --listen "127.0.0.1:$RC_PORT" "$WWW" \
   >"$OUT/ringcast.log" 2>&1 &
 RC_PID=$!
+# The same ringcast on its epoll fallback, for the fair scenario only (idle otherwise).
+taskset -c "$SERVER_CPU" "$RINGCAST" --workers 1 --driver epoll --listen "127.0.0.1:$RC_EPOLL_PORT" "$WWW" \
+  >"$OUT/ringcast-epoll.log" 2>&1 &
+RC_EPOLL_PID=$!
 taskset -c "$SERVER_CPU" "$NGINX" -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" >"$OUT/nginx.log" 2>&1 &
 NGX_PID=$!
 
@@ -208,6 +217,7 @@ wait_port() { # pid port name
   log "$3 did not answer on port $2"; exit 1
 }
 wait_port "$RC_PID" "$RC_PORT" ringcast
+wait_port "$RC_EPOLL_PID" "$RC_EPOLL_PORT" ringcast-epoll
 wait_port "$NGX_PID" "$NGX_PORT" nginx
 
 # 5. and 6. Scenarios, table, JSON, plots -----------------------------------------------------
@@ -226,10 +236,11 @@ python3 "$ROOT/scripts/bench/run.py" \
   --load "$LOAD" --out "$OUT" --www "$WWW" \
   --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" \
   --server "ringcast=$RC_PID=http://127.0.0.1:$RC_PORT" \
-  --server "nginx=$NGX_PID=http://127.0.0.1:$NGX_PORT"
+  --server "nginx=$NGX_PID=http://127.0.0.1:$NGX_PORT" \
+  --extra-server "ringcast-epoll=$RC_EPOLL_PID=http://127.0.0.1:$RC_EPOLL_PORT"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
-for name in ringcast nginx; do
-  pid=$RC_PID; [ $name = nginx ] && pid=$NGX_PID
+for name in ringcast nginx ringcast-epoll; do
+  pid=$RC_PID; [ $name = nginx ] && pid=$NGX_PID; [ $name = ringcast-epoll ] && pid=$RC_EPOLL_PID
   kill -0 "$pid" 2>/dev/null || { log "$name is no longer running (log: $OUT/$name.log)"; exit 1; }
 done

@@ -8,6 +8,7 @@
 #           moto[server], boto3, botocore (the S3 store and the SigV4 known answers of src/s3/)
 #           in the same venv
 #   npm:    playwright-core (drives Debian's Chromium, scripts/browser-check.sh) in target/tools
+#   crates.io: cargo-fuzz (scripts/fuzz.sh) in ~/.cargo/bin
 # No browser is downloaded: playwright-core drives /usr/bin/chromium.
 # Usage (as root for the Debian part): scripts/install-test-deps.sh
 set -euo pipefail
@@ -38,6 +39,9 @@ need() { command -v "$2" >/dev/null 2>&1 || missing+=("$1"); }
 need ffmpeg ffmpeg
 need ffmpeg ffprobe
 need curl curl
+# openssl (CLI) and testssl.sh: tests/tls.rs and scripts/testssl-check.sh.
+need openssl openssl
+need testssl.sh testssl
 need chromium chromium
 need nginx-light nginx
 need wrk wrk
@@ -95,4 +99,11 @@ if [ "$(node -p "require('$pw').version" 2>/dev/null)" != "$playwright_version" 
   [ -f "$tools/package.json" ] || echo '{ "private": true }' >"$tools/package.json"
   (cd "$tools" && run npm install --no-audit --no-fund --loglevel=error "playwright-core@$playwright_version")
   [ -f "$pw" ] || die "playwright-core did not install into $tools"
+fi
+
+# cargo-fuzz, pinned, for scripts/fuzz.sh (stable toolchain, RUSTC_BOOTSTRAP=1 for its -Z flags).
+cargo_fuzz_version=0.13.2
+if [ "$(cargo fuzz --version 2>/dev/null)" != "cargo-fuzz $cargo_fuzz_version" ]; then
+  run cargo install --locked --quiet cargo-fuzz --version "$cargo_fuzz_version"
+  [ "$(cargo fuzz --version 2>/dev/null)" = "cargo-fuzz $cargo_fuzz_version" ] || die "cargo-fuzz did not install"
 fi

@@ -31,7 +31,8 @@ pub enum Driver {
     long_about = None,
     after_help = "Validate a configuration file and print the effective configuration:\n  \
                   ringcast check-config FILE [OPTIONS]\n\n\
-                  Signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens the access log."
+                  Signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens the access log;\n\
+                  SIGHUP reloads the TLS certificates."
 )]
 pub struct Args {
     /// Directory to serve.
@@ -150,6 +151,33 @@ pub struct Args {
     /// Largest file whose contents are kept in memory.
     #[arg(long, default_value_t = 64 * 1024)]
     pub memory_max_file: u64,
+
+    /// Serve HTTPS on this address too (repeatable; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub tls_listen: Vec<SocketAddr>,
+
+    /// PEM certificate chain, leaf first (repeatable, paired in order with `--tls-key`; the
+    /// first pair is the default, the others are chosen by SNI from their DNS names).
+    #[arg(long, value_name = "FILE")]
+    pub tls_cert: Vec<PathBuf>,
+
+    /// PEM private key (RSA or ECDSA) of the `--tls-cert` at the same position.
+    #[arg(long, value_name = "FILE")]
+    pub tls_key: Vec<PathBuf>,
+
+    /// Kernel TLS after the handshake: `auto` when the kernel has it, `on` refuses to start
+    /// without it.
+    #[arg(long, value_enum, default_value_t = crate::tls::KtlsMode::Auto)]
+    pub ktls: crate::tls::KtlsMode,
+
+    /// Answer every request on the plain listener with a 301 to the same URL over HTTPS.
+    #[arg(long)]
+    pub redirect_http: bool,
+
+    /// Check the certificate and key files this often and reload them when they change (as
+    /// SIGHUP does) [default: only on SIGHUP].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub tls_watch: Option<Duration>,
 }
 
 /// Errors found while validating the command line.
@@ -169,6 +197,9 @@ pub enum ConfigError {
     /// A numeric option is out of range.
     #[error("{0}")]
     Invalid(String),
+    /// A certificate or key file is unusable.
+    #[error(transparent)]
+    Certificate(#[from] crate::tls::CertError),
 }
 
 /// The validated configuration every worker runs with.
@@ -224,6 +255,16 @@ pub struct Config {
     pub precompressed: bool,
     /// The per-worker open-file cache limits.
     pub file_cache: crate::fs::cache::Limits,
+    /// See [`Args::tls_listen`].
+    pub tls_listen: Vec<SocketAddr>,
+    /// Certificate and key files, the default first.
+    pub tls_certs: Vec<crate::tls::CertFiles>,
+    /// See [`Args::ktls`].
+    pub ktls: crate::tls::KtlsMode,
+    /// See [`Args::redirect_http`].
+    pub redirect_http: bool,
+    /// See [`Args::tls_watch`].
+    pub tls_watch: Option<Duration>,
 }
 
 impl Config {
@@ -265,6 +306,7 @@ impl Config {
         if args.index.is_empty() || args.index.contains('/') || args.index.starts_with('.') {
             return Err(ConfigError::Invalid("--index must be a plain file name".into()));
         }
+        let tls_certs = tls_certs(&args)?;
         Ok(Self {
             root,
             listen: args.listen,
@@ -296,8 +338,52 @@ impl Config {
                 memory_max_file: args.memory_max_file.min(args.memory_cache_bytes),
                 revalidate: args.file_cache_revalidate,
             },
+            tls_listen: args.tls_listen,
+            tls_certs,
+            ktls: args.ktls,
+            redirect_http: args.redirect_http,
+            tls_watch: args.tls_watch,
         })
     }
+}
+
+/// The certificate pairs, checked: paired in order, present exactly when HTTPS is served, and
+/// each loadable (a file that is missing, unparsable, expired or whose key does not match is
+/// named in the error).
+fn tls_certs(args: &Args) -> Result<Vec<crate::tls::CertFiles>, ConfigError> {
+    if args.tls_cert.len() != args.tls_key.len() {
+        return Err(ConfigError::Invalid(format!(
+            "--tls-cert and --tls-key come in pairs: {} certificates, {} keys",
+            args.tls_cert.len(),
+            args.tls_key.len()
+        )));
+    }
+    if args.tls_listen.is_empty() {
+        if !args.tls_cert.is_empty() {
+            return Err(ConfigError::Invalid("--tls-cert needs --tls-listen".into()));
+        }
+        if args.redirect_http {
+            return Err(ConfigError::Invalid("--redirect-http needs --tls-listen".into()));
+        }
+        if args.tls_watch.is_some() {
+            return Err(ConfigError::Invalid("--tls-watch needs --tls-listen".into()));
+        }
+        return Ok(Vec::new());
+    }
+    if args.tls_cert.is_empty() {
+        return Err(ConfigError::Invalid("--tls-listen needs --tls-cert and --tls-key".into()));
+    }
+    if args.tls_listen.iter().any(|a| *a == args.listen && a.port() != 0) {
+        return Err(ConfigError::Invalid("--tls-listen must differ from --listen".into()));
+    }
+    let pairs: Vec<crate::tls::CertFiles> = args
+        .tls_cert
+        .iter()
+        .zip(&args.tls_key)
+        .map(|(cert, key)| crate::tls::CertFiles { cert: cert.clone(), key: key.clone() })
+        .collect();
+    crate::tls::check_files(&pairs)?;
+    Ok(pairs)
 }
 
 /// Parses `250ms`, `10s`, `5m`, `1h`, or a bare number of seconds.

@@ -138,6 +138,10 @@ fn file_args(text: &str) -> Result<FileArgs, (usize, String)> {
             out.root = Some((root.to_string(), value_line));
             continue;
         }
+        if name == "tls" {
+            out.options.extend(tls_table(text, value)?);
+            continue;
+        }
         let arg = cmd
             .get_arguments()
             .find(|a| {
@@ -189,6 +193,80 @@ fn file_args(text: &str) -> Result<FileArgs, (usize, String)> {
     Ok(out)
 }
 
+/// The `[tls]` table: `[[tls.cert]]` entries (`cert`, `key`, optional `default = true`) become
+/// `--tls-cert`/`--tls-key` pairs, the default first (else the first in the file).
+fn tls_table(
+    text: &str,
+    value: &toml::Spanned<toml::de::DeValue<'_>>,
+) -> Result<Vec<OsString>, (usize, String)> {
+    use toml::de::DeValue;
+    let at = |span: std::ops::Range<usize>| line_of(text, span.start);
+    let DeValue::Table(table) = value.get_ref() else {
+        return Err((at(value.span()), "tls: expected a table ([[tls.cert]] entries)".into()));
+    };
+    let mut pairs: Vec<(bool, String, String)> = Vec::new();
+    for (key, entries) in table.iter() {
+        if key.get_ref() != "cert" {
+            return Err((
+                at(key.span()),
+                format!("unknown key `tls.{}` (known: tls.cert)", key.get_ref()),
+            ));
+        }
+        let DeValue::Array(entries) = entries.get_ref() else {
+            return Err((at(entries.span()), "tls.cert: expected [[tls.cert]] tables".into()));
+        };
+        for entry in entries {
+            let line = at(entry.span());
+            let DeValue::Table(fields) = entry.get_ref() else {
+                return Err((line, "tls.cert: expected a table with cert and key".into()));
+            };
+            let (mut cert, mut key, mut default) = (None, None, false);
+            for (k, v) in fields.iter() {
+                let line = at(k.span());
+                match (k.get_ref().as_ref(), v.get_ref()) {
+                    ("cert", DeValue::String(p)) => cert = Some(p.to_string()),
+                    ("key", DeValue::String(p)) => key = Some(p.to_string()),
+                    ("default", DeValue::Boolean(b)) => default = *b,
+                    ("cert" | "key", other) => {
+                        let reason = format!(
+                            "tls.cert.{}: expected a file name, found {}",
+                            k.get_ref(),
+                            other.type_str()
+                        );
+                        return Err((line, reason));
+                    }
+                    ("default", other) => {
+                        let reason = format!(
+                            "tls.cert.default: expected true or false, found {}",
+                            other.type_str()
+                        );
+                        return Err((line, reason));
+                    }
+                    (other, _) => {
+                        let reason =
+                            format!("unknown key `tls.cert.{other}` (known: cert, key, default)");
+                        return Err((line, reason));
+                    }
+                }
+            }
+            let (Some(cert), Some(key)) = (cert, key) else {
+                return Err((line, "tls.cert: needs both cert and key".into()));
+            };
+            if default && pairs.iter().any(|p| p.0) {
+                return Err((line, "tls.cert: only one entry may be the default".into()));
+            }
+            pairs.push((default, cert, key));
+        }
+    }
+    // Stable: the default moves to the front, the others keep their order.
+    pairs.sort_by_key(|p| !p.0);
+    let mut args = Vec::new();
+    for (_, cert, key) in pairs {
+        args.extend(["--tls-cert".into(), cert.into(), "--tls-key".into(), key.into()]);
+    }
+    Ok(args)
+}
+
 /// A scalar TOML value as the option's argument text.
 fn scalar(name: &str, arg: &Arg, v: &toml::de::DeValue<'_>) -> Result<Option<String>, String> {
     use toml::de::DeValue;
@@ -221,6 +299,7 @@ fn unknown_key(cmd: &Command, key: &str) -> String {
         .filter(|l| !matches!(*l, "config" | "help" | "version"))
         .collect();
     known.push("root");
+    known.push("tls");
     known.sort_unstable();
     format!("unknown key `{key}` (known keys: {})", known.join(", "))
 }
@@ -333,6 +412,16 @@ mod tests {
             ("keepalive-timeout = \"10x\"\n", 1, "invalid duration unit"),
             ("x = = 1\n", 1, "not valid TOML"),
             ("[section]\nlisten = \"127.0.0.1:1\"\n", 1, "unknown key `section`"),
+            ("[[tls.cert]]\ncert = \"a\"\n", 1, "needs both cert and key"),
+            ("[[tls.cert]]\ncert = \"a\"\nkey = 1\n", 3, "expected a file name"),
+            ("[[tls.cert]]\ncert = \"a\"\nkey = \"b\"\nsni = 1\n", 4, "unknown key `tls.cert.sni`"),
+            ("[tls]\nciphers = \"x\"\n", 2, "unknown key `tls.ciphers`"),
+            (
+                "[[tls.cert]]\ncert = \"a\"\nkey = \"b\"\ndefault = true\n\
+                 [[tls.cert]]\ncert = \"c\"\nkey = \"d\"\ndefault = true\n",
+                5,
+                "only one entry may be the default",
+            ),
             ("config = \"other.toml\"\n", 1, "unknown key `config`"),
             ("max-ranges = 1.5\n", 1, "found float"),
             ("root = 5\n", 1, "root: expected a string"),
@@ -372,6 +461,30 @@ mod tests {
             ]
         );
         assert_eq!(f.root, Some(("/srv".to_string(), 7)));
+    }
+
+    #[test]
+    fn tls_certificates_become_pairs_default_first() {
+        let text = "tls-listen = [\"127.0.0.1:0\"]\n\
+                    [[tls.cert]]\ncert = \"a.crt\"\nkey = \"a.key\"\n\
+                    [[tls.cert]]\ncert = \"b.crt\"\nkey = \"b.key\"\ndefault = true\n";
+        let f = file_args(text).unwrap();
+        let got: Vec<String> = f.options.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+        assert_eq!(
+            got,
+            [
+                "--tls-listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+                "b.crt",
+                "--tls-key",
+                "b.key",
+                "--tls-cert",
+                "a.crt",
+                "--tls-key",
+                "a.key"
+            ]
+        );
     }
 
     #[test]

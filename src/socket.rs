@@ -44,6 +44,17 @@ impl SendError {
         SendError::Io { op, source }
     }
 
+    /// As an I/O error (for a wait that reports one).
+    pub fn into_io(self) -> io::Error {
+        match self {
+            SendError::Io { source, .. } => source,
+            SendError::Stalled(d) => {
+                io::Error::new(io::ErrorKind::TimedOut, format!("send stalled for {d:?}"))
+            }
+            SendError::Truncated => io::Error::other("file truncated while being sent"),
+        }
+    }
+
     /// True when the client went away (reset, broken pipe): expected, logged at debug.
     pub fn is_disconnect(&self) -> bool {
         matches!(self, SendError::Io { source, .. } if matches!(
@@ -74,6 +85,11 @@ impl Socket {
     /// The descriptor, for `sendfile` and `shutdown`.
     pub fn fd(&self) -> RawFd {
         self.fd
+    }
+
+    /// The local address the client connected to.
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.stream.local_addr()
     }
 
     /// Waits until bytes (or end of stream) can be read.
@@ -161,6 +177,63 @@ impl Socket {
     /// Half-closes our side (FIN) so a final response is delivered before the close.
     pub fn shutdown_write(&self) {
         let _ = sys::shutdown_write(self.fd);
+    }
+}
+
+/// What carries a connection's bytes: the plain [`Socket`], or TLS over it
+/// (`crate::tls::TlsSocket`). The connection loop is generic over it, so the plain path is
+/// compiled as before: no dynamic dispatch, no extra state in an idle connection.
+#[allow(async_fn_in_trait, reason = "used by this crate's single-threaded tasks only")]
+pub trait Transport {
+    /// Whether bytes are encrypted (TLS), whoever does it.
+    const ENCRYPTED: bool;
+    /// The socket's descriptor (deadlines shut its read side).
+    fn fd(&self) -> RawFd;
+    /// Waits until a read would not block.
+    async fn readable(&self) -> io::Result<()>;
+    /// Reads what is there (plaintext) without waiting; `Ok(0)` is end of stream.
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Sends all of `buf`; `more` as in [`Socket::write_all`].
+    async fn write_all(&self, buf: &[u8], more: bool) -> Result<(), SendError>;
+    /// Ends our sending side (after close_notify, for TLS).
+    fn shutdown_write(&self);
+    /// How response bodies reach the client.
+    fn body_path(&self) -> BodyPath<'_>;
+}
+
+/// How a response body reaches the client.
+pub enum BodyPath<'a> {
+    /// Straight to the socket, by any body strategy (plain HTTP, or TLS done by the kernel).
+    Plain(&'a Socket),
+    /// Encrypted in user space first.
+    Encrypted(&'a crate::tls::TlsSocket),
+}
+
+impl Transport for Socket {
+    const ENCRYPTED: bool = false;
+
+    fn fd(&self) -> RawFd {
+        self.fd
+    }
+
+    async fn readable(&self) -> io::Result<()> {
+        Socket::readable(self).await
+    }
+
+    fn try_recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        Socket::try_recv(self, buf)
+    }
+
+    async fn write_all(&self, buf: &[u8], more: bool) -> Result<(), SendError> {
+        Socket::write_all(self, buf, more).await
+    }
+
+    fn shutdown_write(&self) {
+        Socket::shutdown_write(self);
+    }
+
+    fn body_path(&self) -> BodyPath<'_> {
+        BodyPath::Plain(self)
     }
 }
 

@@ -61,16 +61,26 @@ fn scrape_until(
     }
 }
 
-fn get(m: &BTreeMap<String, u64>, key: &str) -> u64 {
-    *m.get(key).unwrap_or_else(|| panic!("no series {key}"))
+/// A series key with its `worker` label removed: `x{worker="1",a="b"}` → `x{a="b"}`.
+fn without_worker(key: &str) -> Option<String> {
+    let start = key.find("worker=\"")?;
+    let end = start + key[start..].find("\"")? + 1;
+    let end = end + key[end..].find('"')? + 1;
+    let end = if key[end..].starts_with(',') { end + 1 } else { end };
+    let out = format!("{}{}", &key[..start], &key[end..]);
+    Some(out.replace(",}", "}").replace("{}", ""))
 }
 
-/// Sum of one series over the workers (`worker="0"`, `worker="1"`, ...).
-fn per_worker_sum(m: &BTreeMap<String, u64>, key_all: &str) -> u64 {
-    (0..64)
-        .map(|w| key_all.replace("worker=\"all\"", &format!("worker=\"{w}\"")))
-        .filter_map(|k| m.get(&k).copied())
-        .sum()
+/// Sum of one series over the workers: `key` is the series without its `worker` label. Panics
+/// when no worker exports it.
+fn get(m: &BTreeMap<String, u64>, key: &str) -> u64 {
+    let matching: Vec<u64> = m
+        .iter()
+        .filter(|(k, _)| without_worker(k).as_deref() == Some(key))
+        .map(|(_, v)| *v)
+        .collect();
+    assert!(!matching.is_empty(), "no series {key}");
+    matching.iter().sum()
 }
 
 #[test]
@@ -103,41 +113,72 @@ fn metrics_count_a_known_sequence() {
         assert_eq!(exchange(request("GET", "/big.bin", &[]).as_bytes()), 200);
         assert_eq!(exchange(b"NONSENSE\r\n\r\n"), 400);
 
-        let total = r#"ringcast_request_duration_seconds_count{worker="all"}"#;
-        let active = r#"ringcast_connections_active{worker="all"}"#;
-        let m = scrape_until(maddr, |m| m.get(total) == Some(&9) && m.get(active) == Some(&0));
+        let total = "ringcast_request_duration_seconds_count";
+        let active = "ringcast_connections_active";
+        let m = scrape_until(maddr, |m| get(m, total) == 9 && get(m, active) == 0);
         let want: &[(&str, u64)] = &[
-            (r#"ringcast_requests_total{worker="all",method="GET",status="2xx"}"#, 4),
-            (r#"ringcast_requests_total{worker="all",method="GET",status="4xx"}"#, 1),
-            (r#"ringcast_requests_total{worker="all",method="HEAD",status="2xx"}"#, 1),
-            (r#"ringcast_requests_total{worker="all",method="OPTIONS",status="2xx"}"#, 1),
-            (r#"ringcast_requests_total{worker="all",method="other",status="4xx"}"#, 2),
-            (r#"ringcast_requests_total{worker="all",method="GET",status="5xx"}"#, 0),
-            (r#"ringcast_sent_bytes_total{worker="all"}"#, sent),
-            (r#"ringcast_body_strategy_total{worker="all",strategy="none"}"#, 2),
-            (r#"ringcast_body_strategy_total{worker="all",strategy="sendfile"}"#, 1),
-            (r#"ringcast_connections_accepted_total{worker="all"}"#, 9),
+            (r#"ringcast_requests_total{method="GET",status="2xx"}"#, 4),
+            (r#"ringcast_requests_total{method="GET",status="4xx"}"#, 1),
+            (r#"ringcast_requests_total{method="HEAD",status="2xx"}"#, 1),
+            (r#"ringcast_requests_total{method="OPTIONS",status="2xx"}"#, 1),
+            (r#"ringcast_requests_total{method="other",status="4xx"}"#, 2),
+            (r#"ringcast_requests_total{method="GET",status="5xx"}"#, 0),
+            (r#"ringcast_sent_bytes_total"#, sent),
+            (r#"ringcast_body_strategy_total{strategy="none"}"#, 2),
+            (r#"ringcast_body_strategy_total{strategy="sendfile"}"#, 1),
+            (r#"ringcast_connections_accepted_total"#, 9),
             (active, 0),
-            (r#"ringcast_connection_errors_total{worker="all",kind="bad_request"}"#, 1),
-            (r#"ringcast_connection_errors_total{worker="all",kind="send_stalled"}"#, 0),
-            (r#"ringcast_request_duration_seconds_bucket{worker="all",le="+Inf"}"#, 9),
+            (r#"ringcast_connection_errors_total{kind="bad_request"}"#, 1),
+            (r#"ringcast_connection_errors_total{kind="send_stalled"}"#, 0),
+            (r#"ringcast_request_duration_seconds_bucket{le="+Inf"}"#, 9),
             (total, 9),
         ];
         for (key, value) in want {
             assert_eq!(get(&m, key), *value, "{driver}: {key}");
-            assert_eq!(per_worker_sum(&m, key), *value, "{driver}: per-worker {key}");
         }
         // The other bodies (three small files, a 404 page, a 405 page, a 400 page) came from
         // memory or were copied with the head, depending on the file cache.
-        let memory = get(&m, r#"ringcast_body_strategy_total{worker="all",strategy="memory"}"#);
-        let copy = get(&m, r#"ringcast_body_strategy_total{worker="all",strategy="copy"}"#);
+        let memory = get(&m, r#"ringcast_body_strategy_total{strategy="memory"}"#);
+        let copy = get(&m, r#"ringcast_body_strategy_total{strategy="copy"}"#);
         assert_eq!(memory + copy, 6, "{driver}");
         // Six lookups of a path in the open-file cache (three GETs and a HEAD of hello.txt,
         // missing.txt, big.bin): each worker's first look at a file misses.
-        let hits = get(&m, r#"ringcast_file_cache_hits_total{worker="all"}"#);
-        let misses = get(&m, r#"ringcast_file_cache_misses_total{worker="all"}"#);
+        let hits = get(&m, r#"ringcast_file_cache_hits_total"#);
+        let misses = get(&m, r#"ringcast_file_cache_misses_total"#);
         assert_eq!(hits + misses, 6, "{driver}: {hits} hits, {misses} misses");
-        assert_eq!(get(&m, r#"ringcast_file_cache_evictions_total{worker="all"}"#), 0);
+        assert_eq!(get(&m, r#"ringcast_file_cache_evictions_total"#), 0);
+    }
+}
+
+/// Prometheus convention: per-worker series only, so `sum(ringcast_requests_total)` over every
+/// series the scrape returns is the number of responses (an extra aggregate series beside the
+/// per-worker ones would count each twice).
+#[test]
+fn metrics_sum_over_all_series_counts_each_request_once() {
+    let fx = Fixture::new("metrics-sum");
+    fx.file("hello.txt", b"hello\n");
+    for driver in DRIVERS {
+        let srv =
+            Server::start(&fx.dir, driver, &["--workers", "2", "--metrics-listen", "127.0.0.1:0"]);
+        let maddr = metrics_addr(&srv);
+        const N: u64 = 13;
+        for i in 0..N {
+            let path = if i % 4 == 0 { "/missing.txt" } else { "/hello.txt" };
+            srv.exchange(request("GET", path, &[]).as_bytes());
+        }
+        let sum_all = |m: &BTreeMap<String, u64>, family: &str| -> u64 {
+            let prefix = format!("{family}{{");
+            m.iter().filter(|(k, _)| k.starts_with(&prefix)).map(|(_, v)| *v).sum()
+        };
+        let m = scrape_until(maddr, |m| sum_all(m, "ringcast_requests_total") >= N);
+        assert_eq!(sum_all(&m, "ringcast_requests_total"), N, "{driver}");
+        assert_eq!(sum_all(&m, "ringcast_request_duration_seconds_count"), N, "{driver}");
+        assert_eq!(sum_all(&m, "ringcast_connections_accepted_total"), N, "{driver}");
+        let aggregate: Vec<&String> = m.keys().filter(|k| !k.contains("worker=\"")).collect();
+        assert!(aggregate.is_empty(), "{driver}: series without a worker label: {aggregate:?}");
+        let workers: std::collections::BTreeSet<&str> =
+            m.keys().filter_map(|k| k.split("worker=\"").nth(1)?.split('"').next()).collect();
+        assert_eq!(workers, ["0", "1"].into_iter().collect(), "{driver}");
     }
 }
 
@@ -149,19 +190,23 @@ fn metrics_listener_serves_no_files() {
     let srv = Server::start(&fx.dir, "uring", &["--metrics-listen", "127.0.0.1:0"]);
     let maddr = metrics_addr(&srv);
     let cases: &[(&str, u16)] = &[
-        ("GET /hello.txt HTTP/1.1\r\n\r\n", 404),
-        ("GET / HTTP/1.1\r\n\r\n", 404),
-        ("GET /metrics/../hello.txt HTTP/1.1\r\n\r\n", 404),
-        ("GET /../hello.txt HTTP/1.1\r\n\r\n", 404),
-        ("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405),
-        ("HEAD /metrics HTTP/1.1\r\n\r\n", 200),
+        ("GET /hello.txt HTTP/1.1\r\nHost: m\r\n\r\n", 404),
+        ("GET / HTTP/1.1\r\nHost: m\r\n\r\n", 404),
+        ("GET /metrics/../hello.txt HTTP/1.1\r\nHost: m\r\n\r\n", 404),
+        ("GET /../hello.txt HTTP/1.1\r\nHost: m\r\n\r\n", 404),
+        ("POST /metrics HTTP/1.1\r\nHost: m\r\nContent-Length: 0\r\n\r\n", 405),
+        ("HEAD /metrics HTTP/1.1\r\nHost: m\r\n\r\n", 200),
+        // The data port's parser judges the head (RFC 9112 §3, §3.2).
+        ("GET /metrics HTTP/1.1\r\n\r\n", 400),
+        ("GET /met rics HTTP/1.1\r\nHost: m\r\n\r\n", 400),
+        ("GET /metrics HTTP/2.0\r\nHost: m\r\n\r\n", 505),
     ];
     for (raw, want) in cases {
         let (status, body) = scrape_path(maddr, raw);
         assert_eq!(status, *want, "{raw:?}");
         assert!(!body.contains("secret") && !body.contains("a file named"), "{raw:?}: {body}");
     }
-    let (status, body) = scrape_path(maddr, "GET /metrics HTTP/1.1\r\n\r\n");
+    let (status, body) = scrape_path(maddr, "GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n");
     assert_eq!(status, 200);
     assert!(body.contains("# TYPE ringcast_requests_total counter"), "{body}");
     // And the data port serves files, not metrics.

@@ -5,6 +5,7 @@ mod common;
 
 use std::io::{BufReader, Read, Write};
 use std::os::unix::fs::symlink;
+use std::process::Command;
 
 use common::{
     closed_by_server, pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS,
@@ -306,5 +307,130 @@ fn slow_clients_are_cut_off() {
         assert!(total < 32 << 20, "{driver}: a stalled reader still got the whole file");
         // The server is still healthy.
         assert_eq!(srv.get("/hello.txt", &[]).status, 200);
+    }
+}
+
+/// Request lines on the wire (RFC 9112 §3, §2.3): a space inside the target or a misspelt
+/// version is a malformed line (400), a well-formed version of another major is 505, a later
+/// HTTP/1.x minor is served as HTTP/1.1.
+#[test]
+fn malformed_request_lines() {
+    let fx = fixture();
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &[]);
+        let cases: &[(&str, u16)] = &[
+            ("GET /hello.txt b HTTP/1.1", 400),
+            ("GET /hello b.txt HTTP/1.1", 400),
+            ("GET  /hello.txt HTTP/1.1", 400),
+            ("GET /hello.txt http/1.1", 400),
+            ("GET /hello.txt HTTP/1.10", 400),
+            ("GET /hello.txt HTTP/1", 400),
+            ("GET /hello.txt", 400),
+            ("GET /hello.txt HTTP/2.0", 505),
+            ("GET /hello.txt HTTP/1.2", 200),
+        ];
+        for (line, want) in cases {
+            let raw = format!("{line}\r\nHost: x\r\n\r\n");
+            let mut s = srv.connect();
+            s.write_all(raw.as_bytes()).unwrap();
+            let mut reader = BufReader::new(s.try_clone().unwrap());
+            let r = read_response(&mut reader, false);
+            assert_eq!(r.status, *want, "{driver} {line:?}");
+            assert!(r.status_line.starts_with("HTTP/1.1 "), "{driver} {line:?}: {}", r.status_line);
+            if *want == 200 {
+                assert_eq!(r.body, fx.read("hello.txt"), "{driver} {line:?}");
+            } else {
+                assert_eq!(r.header("connection"), Some("close"), "{driver} {line:?}");
+                assert!(closed_by_server(reader.get_mut()), "{driver} {line:?} not closed");
+            }
+        }
+    }
+}
+
+/// `read_bytes` of `/proc/PID/io` or `/proc/PID/task/TID/io`: bytes this task made the block
+/// layer fetch from storage (charged to whoever submitted the read).
+fn storage_read_bytes(io_path: &str) -> u64 {
+    let text = std::fs::read_to_string(io_path).unwrap_or_else(|e| panic!("{io_path}: {e}"));
+    text.lines()
+        .find_map(|l| l.strip_prefix("read_bytes: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no read_bytes in {io_path}"))
+}
+
+/// The worker thread of a `--workers 1` server: the first task named `ringcast-w0` (its pool of
+/// cold-read threads, started from it, inherits the name).
+fn worker_tid(pid: u32) -> u32 {
+    let mut tids: Vec<u32> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .filter(|tid| {
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+                .is_ok_and(|c| c.trim() == "ringcast-w0")
+        })
+        .collect();
+    tids.sort_unstable();
+    *tids.first().expect("a ringcast-w0 thread")
+}
+
+/// The cold-range detection, end to end: a file evicted from the page cache is read from the
+/// disk by the worker's cold-read threads, not by the worker thread (whose `sendfile` would
+/// stall every connection of its core). Per-thread I/O accounting tells who read it. Fails if
+/// the residency check answered "cached" for cold pages: the worker's own `sendfile` would then
+/// fetch them. Skips, saying so, where the file cannot be evicted (tmpfs) or the kernel keeps
+/// no per-task I/O accounting.
+#[test]
+fn cold_file_is_read_off_the_worker_thread() {
+    const LEN: usize = 24 << 20;
+    let fx = Fixture::new("cold");
+    let data = pseudo_random(LEN, 11);
+    let path = fx.file("cold.bin", &data);
+    std::fs::File::open(&path).unwrap().sync_all().unwrap(); // clean pages can be evicted
+    let fs = Command::new("stat").args(["-f", "-c", "%T"]).arg(&path).output().unwrap();
+    let fs = String::from_utf8_lossy(&fs.stdout).trim().to_string();
+    if fs == "tmpfs" || fs == "ramfs" {
+        eprintln!("SKIPPED cold_file_is_read_off_the_worker_thread: {fs} cannot evict pages");
+        return;
+    }
+    if std::fs::metadata("/proc/self/io").is_err() {
+        eprintln!("SKIPPED cold_file_is_read_off_the_worker_thread: no per-task I/O accounting");
+        return;
+    }
+    let want = sha256(&data);
+    for driver in DRIVERS {
+        let srv = Server::start(&fx.dir, driver, &["--workers", "1"]);
+        let pid = srv.child.id();
+        let worker = worker_tid(pid);
+        // Drop the file's pages (GNU dd: `iflag=nocache count=0` advises DONTNEED on it all).
+        let evicted = Command::new("dd")
+            .arg(format!("if={}", path.display()))
+            .args(["iflag=nocache", "count=0", "status=none"])
+            .status()
+            .unwrap();
+        assert!(evicted.success());
+        let worker_io = format!("/proc/{pid}/task/{worker}/io");
+        let (process_before, worker_before) =
+            (storage_read_bytes(&format!("/proc/{pid}/io")), storage_read_bytes(&worker_io));
+
+        let r = srv.get("/cold.bin", &[]);
+        assert_eq!(r.status, 200, "{driver}");
+        assert_eq!(sha256(&r.body), want, "{driver}: body");
+
+        let process = storage_read_bytes(&format!("/proc/{pid}/io")) - process_before;
+        let by_worker = storage_read_bytes(&worker_io) - worker_before;
+        if process < (LEN / 2) as u64 {
+            eprintln!(
+                "SKIPPED cold_file_is_read_off_the_worker_thread ({driver}): only {process} bytes \
+                 read from storage for a {LEN}-byte file that should have been cold ({fs})"
+            );
+            continue;
+        }
+        // The worker may be charged a little readahead its sendfile set off at the edge of a
+        // warmed step; the bulk of the file must come in through the cold-read threads.
+        assert!(
+            by_worker <= process / 4,
+            "{driver}: the worker thread read {by_worker} of the {process} bytes fetched from \
+             storage itself"
+        );
+        eprintln!("{driver}: {process} bytes read from storage, {by_worker} by the worker thread");
     }
 }

@@ -11,6 +11,11 @@
 //! | sendfile | `sendfile.rs` | page cache → socket; head first with `MSG_MORE` |
 //! | splice | `splice.rs` | file → per-worker pipe → socket |
 //! | map | `memory.rs` | `mmap` the file, `sendmsg` from the mapping |
+//! | encrypted | `encrypted.rs` | user-space TLS: `pread` into a per-worker buffer, encrypt, send |
+//!
+//! Over user-space TLS every strategy becomes `encrypted.rs` (the bytes must pass through
+//! user space to be encrypted); over kernel TLS the socket takes plaintext and the table
+//! applies unchanged.
 //!
 //! Small whole files come from the per-worker file cache as `Bytes` (the memory strategy) and
 //! never reach [`choose`]. On error the caller closes the connection; nothing here holds state
@@ -18,6 +23,7 @@
 //! not reused).
 
 mod copy;
+mod encrypted;
 mod memory;
 mod sendfile;
 mod splice;
@@ -31,7 +37,7 @@ use bytes::Bytes;
 use clap::ValueEnum;
 use smallvec::SmallVec;
 
-use crate::socket::{SendError, Socket};
+use crate::socket::{BodyPath, SendError, Socket, Transport};
 
 /// How file bytes reach the socket (`--body-strategy`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -210,9 +216,23 @@ impl Queue {
     }
 }
 
-/// Sends `head` and then `body` (unless `head_only`, for HEAD requests and bodiless statuses).
-/// Returns the body bytes sent.
-pub async fn send(
+/// Sends `head` and then `body` (unless `head_only`, for HEAD requests and bodiless statuses)
+/// by the transport's body path. Returns the body bytes sent.
+pub async fn send<T: Transport>(
+    transport: &T,
+    head: Vec<u8>,
+    body: &Body,
+    head_only: bool,
+    strategy: Strategy,
+) -> Result<u64, SendError> {
+    match transport.body_path() {
+        BodyPath::Plain(socket) => send_plain(socket, head, body, head_only, strategy).await,
+        BodyPath::Encrypted(tls) => encrypted::send(tls, head, body, head_only).await,
+    }
+}
+
+/// [`send`] straight to the socket, by `strategy`.
+async fn send_plain(
     socket: &Socket,
     head: Vec<u8>,
     body: &Body,

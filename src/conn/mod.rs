@@ -11,12 +11,17 @@
 //! measured from that first byte, never reset by more data (a client trickling one byte a
 //! second is cut off). Sends are bounded by the send timeout per stall.
 //!
+//! Transports: the loop is generic over `socket::Transport`, so plain sockets and HTTPS
+//! (`tls::TlsSocket`, after its handshake) run the same parsing, planning and timeouts; the
+//! plain instance is compiled as it was before TLS existed.
+//!
 //! Cancellation: the worker drops this future only at the end of a drain; the socket and any
 //! open file close on drop.
 
 pub mod deadline;
 pub mod plan;
 pub mod record;
+pub mod redirect;
 
 use std::cell::{Cell, RefCell};
 use std::future::Future;
@@ -40,7 +45,7 @@ use crate::http::date::DateCache;
 use crate::http::mime::MimeTable;
 use crate::http::request::{self, Framing, Limits, ParseError, Parsed, Request};
 use crate::http::response::Status;
-use crate::socket::{SendError, Socket};
+use crate::socket::{BodyPath, SendError, Socket, Transport};
 
 /// Size of the per-worker receive buffer.
 pub const RECV_BUFFER_BYTES: usize = 64 * 1024;
@@ -75,6 +80,8 @@ pub struct Context {
     pub draining: Cell<bool>,
     /// Sequence for multipart boundaries.
     pub boundary_seq: Cell<u64>,
+    /// This worker's TLS state, when HTTPS listeners are configured.
+    pub tls: Option<crate::tls::WorkerTls>,
 }
 
 impl Context {
@@ -96,7 +103,19 @@ impl Context {
             active: Cell::new(0),
             draining: Cell::new(false),
             boundary_seq: Cell::new(0),
+            tls: None,
         }
+    }
+
+    /// The context with this worker's TLS state.
+    pub fn with_tls(mut self, tls: crate::tls::WorkerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The HTTPS port plain requests are redirected to (`--redirect-http`).
+    fn redirect_port(&self) -> Option<u16> {
+        self.tls.as_ref().filter(|_| self.config.redirect_http).map(|t| t.https_port)
     }
 
     /// Starts draining: idle connections are woken with end-of-stream and close; busy ones
@@ -115,8 +134,17 @@ impl Context {
 }
 
 /// Keeps the active-connection count right however the task ends.
-struct Registration<'a> {
+pub(crate) struct Registration<'a> {
     ctx: &'a Context,
+}
+
+impl<'a> Registration<'a> {
+    /// Counts a connection as open until the registration drops.
+    pub(crate) fn new(ctx: &'a Context) -> Self {
+        ctx.active.set(ctx.active.get() + 1);
+        record::opened();
+        Self { ctx }
+    }
 }
 
 impl Drop for Registration<'_> {
@@ -132,8 +160,9 @@ impl Drop for Registration<'_> {
     reason = "built and consumed once per request; boxing would add an allocation"
 )]
 enum Job {
-    /// A request to answer.
-    Request(Request, Option<Box<record::ClientFields>>),
+    /// A request to answer; with `Some` host when it is redirected to HTTPS instead (the
+    /// inner `None`: no usable `Host` field).
+    Request(Request, Option<Box<record::ClientFields>>, Option<Box<Option<String>>>),
     /// An unparseable request: answer with its status and close.
     Reject(ParseError),
 }
@@ -159,6 +188,7 @@ struct Conn {
 pub fn serve(ctx: Rc<Context>, stream: TcpStream, peer: SocketAddr) -> impl Future<Output = ()> {
     let socket = Socket::new(stream, ctx.config.send_timeout);
     async move {
+        let accepted = Instant::now();
         let socket = match socket {
             Ok(s) => s,
             Err(e) => {
@@ -166,31 +196,49 @@ pub fn serve(ctx: Rc<Context>, stream: TcpStream, peer: SocketAddr) -> impl Futu
                 return;
             }
         };
-        ctx.active.set(ctx.active.get() + 1);
-        record::opened();
-        let _registration = Registration { ctx: &ctx };
+        let _registration = Registration::new(&ctx);
         let mut conn = Conn { pending: Vec::new(), discard: 0, served: 0 };
-        if let Err(e) = run(&ctx, &socket, &mut conn, &peer).await {
-            record::send_error(&e);
-            if e.is_disconnect() {
-                debug!(%peer, error = %e, "client went away");
-            } else {
-                info!(%peer, error = %e, "connection closed on error");
-            }
+        if let Err(e) = run(&ctx, &socket, &mut conn, &peer, accepted).await {
+            log_end(&peer, &e);
         }
     }
 }
 
-async fn run(
+/// Serves requests over a transport already set up (TLS after its handshake) until the
+/// connection ends; the caller registers the connection and logs the error.
+pub(crate) async fn serve_on<T: Transport>(
     ctx: &Context,
-    socket: &Socket,
+    transport: &T,
+    peer: &SocketAddr,
+    accepted: Instant,
+) -> Result<(), SendError> {
+    let mut conn = Conn { pending: Vec::new(), discard: 0, served: 0 };
+    run(ctx, transport, &mut conn, peer, accepted).await
+}
+
+/// Counts and logs the error that ended a connection.
+pub(crate) fn log_end(peer: &SocketAddr, e: &SendError) {
+    record::send_error(e);
+    if e.is_disconnect() {
+        debug!(%peer, error = %e, "client went away");
+    } else {
+        info!(%peer, error = %e, "connection closed on error");
+    }
+}
+
+async fn run<T: Transport>(
+    ctx: &Context,
+    socket: &T,
     conn: &mut Conn,
     peer: &SocketAddr,
+    accepted: Instant,
 ) -> Result<(), SendError> {
-    let accepted = Instant::now();
     let mut head_started: Option<Instant> = None;
     let deadline = loop {
-        let keepalive = conn.pending.is_empty() && conn.discard == 0 && conn.served > 0;
+        let keepalive = conn.pending.is_empty()
+            && conn.discard == 0
+            && conn.served > 0
+            && head_started.is_none();
         if keepalive && ctx.draining.get() {
             return Ok(());
         }
@@ -212,7 +260,14 @@ async fn run(
             // (Handled after the loop: an await inside this match would keep the received jobs'
             // space in every idle connection's task.)
             Ok(None) => break deadline,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                // Over TLS: part of a record arrived. It is the start of a head, so a client
+                // trickling partial records is bounded by the head timeout, not kept alive.
+                if T::ENCRYPTED && head_started.is_none() {
+                    head_started = Some(Instant::now());
+                }
+                continue;
+            }
             Err(e) => return Err(SendError::io("recv", e)),
         };
         if jobs.is_empty() {
@@ -239,9 +294,9 @@ async fn run(
 }
 
 /// Answers `jobs` in order. `Ok(false)` when the connection must close now.
-async fn answer_all(
+async fn answer_all<T: Transport>(
     ctx: &Context,
-    socket: &Socket,
+    socket: &T,
     conn: &mut Conn,
     jobs: Jobs,
     peer: &SocketAddr,
@@ -256,15 +311,15 @@ async fn answer_all(
 }
 
 /// Answers one job. `Ok(false)` when the connection must close now.
-async fn answer(
+async fn answer<T: Transport>(
     ctx: &Context,
-    socket: &Socket,
+    socket: &T,
     job: Job,
     peer: &SocketAddr,
 ) -> Result<bool, SendError> {
     let started = Instant::now();
-    let (request, client) = match job {
-        Job::Request(r, client) => (r, client),
+    let (request, client, redirect) = match job {
+        Job::Request(r, client, redirect) => (r, client, redirect),
         Job::Reject(e) => {
             record::conn_error(crate::metrics::ConnError::BadRequest);
             info!(%peer, status = e.status().code(), error = %e, "rejected request");
@@ -284,7 +339,10 @@ async fn answer(
         // RFC 9110 §10.1.1: we will read (and discard) the content.
         socket.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", false).await?;
     }
-    let plan = plan::plan(ctx, &request, close);
+    let plan = match redirect {
+        Some(host) => redirect_plan(ctx, socket, &request, host.as_deref(), close),
+        None => plan::plan(ctx, &request, close),
+    };
     debug!(%peer, method = %request.method_token, target = %String::from_utf8_lossy(&request.target), status = plan.status.code(), "request");
     let pending = record::before_send(&plan.head, &plan.body, plan.head_only);
     let sent =
@@ -313,20 +371,51 @@ async fn answer(
     Ok(true)
 }
 
+/// The 301 to HTTPS for `request` (`--redirect-http`), on a plain socket.
+fn redirect_plan<T: Transport>(
+    ctx: &Context,
+    socket: &T,
+    request: &Request,
+    host: Option<&str>,
+    close: bool,
+) -> plan::Plan {
+    let local = match socket.body_path() {
+        BodyPath::Plain(s) => s.local_addr().ok(),
+        BodyPath::Encrypted(_) => None,
+    };
+    let local = local.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let port = ctx.redirect_port().unwrap_or(443);
+    let to = redirect::location(host, local, port, &request.target);
+    let mut plan = plan::status_response(
+        ctx,
+        Status::MovedPermanently,
+        close,
+        request.http10_keep_alive(),
+        |h| {
+            h.field("Location", &to);
+        },
+    );
+    plan.head_only |= request.method == crate::http::request::Method::Head;
+    plan
+}
+
 /// Sends a 408 for a head that did not arrive in time (RFC 9110 §15.5.9).
-async fn request_timeout(ctx: &Context, socket: &Socket) {
+async fn request_timeout<T: Transport>(ctx: &Context, socket: &T) {
     let plan = plan::status_response(ctx, Status::RequestTimeout, true, false, |_| {});
     let _ = body::send(socket, plan.head, &plan.body, false, ctx.config.body_strategy).await;
 }
 
 /// Receives what is there and parses every complete request in it. `None` at end of stream.
-fn receive(ctx: &Context, socket: &Socket, conn: &mut Conn) -> io::Result<Option<Jobs>> {
+fn receive<T: Transport>(ctx: &Context, socket: &T, conn: &mut Conn) -> io::Result<Option<Jobs>> {
     let mut buf = ctx.recv_buf.borrow_mut();
     let n = socket.try_recv(&mut buf)?;
     if n == 0 {
         return Ok(None);
     }
     let limits = ctx.limits();
+    // Only a plain connection is redirected.
+    let limits =
+        ParseRules { http: limits, redirect: !T::ENCRYPTED && ctx.redirect_port().is_some() };
     let mut jobs = Jobs::new();
     if conn.pending.is_empty() {
         let consumed = parse_all(&buf[..n], conn, &limits, ctx.config.max_discard_bytes, &mut jobs);
@@ -350,7 +439,7 @@ fn receive(ctx: &Context, socket: &Socket, conn: &mut Conn) -> io::Result<Option
 fn parse_all(
     data: &[u8],
     conn: &mut Conn,
-    limits: &Limits,
+    limits: &ParseRules,
     max_discard: u64,
     jobs: &mut Jobs,
 ) -> usize {
@@ -367,7 +456,7 @@ fn parse_all(
         if at == data.len() {
             return at;
         }
-        match request::parse(&data[at..], limits) {
+        match request::parse(&data[at..], &limits.http) {
             Ok(Parsed::Complete(req, head_len)) => {
                 at += head_len;
                 let ends = closes_after(&req, max_discard);
@@ -376,8 +465,10 @@ fn parse_all(
                         conn.discard = n;
                     }
                 }
-                let client = record::client_fields(&data[at - head_len..at]);
-                jobs.push(Job::Request(req, client));
+                let head = &data[at - head_len..at];
+                let client = record::client_fields(head);
+                let redirect = limits.redirect.then(|| Box::new(redirect::host_of(head)));
+                jobs.push(Job::Request(req, client, redirect));
                 if ends {
                     // Nothing after this request is read: the connection closes after it.
                     return data.len();
@@ -390,6 +481,14 @@ fn parse_all(
             }
         }
     }
+}
+
+/// What parsing needs besides the bytes.
+struct ParseRules {
+    /// The request-head limits.
+    http: Limits,
+    /// Requests are answered with a redirect to HTTPS.
+    redirect: bool,
 }
 
 /// Whether the connection must close after answering `req`: the client asked for it, or its
@@ -410,7 +509,7 @@ fn closes_after(req: &Request, max_discard: u64) -> bool {
 ///
 /// Callers box it: its timer is large and 128-byte aligned, and inline it would make the state
 /// of every answer, error or not, an aligned allocation of that size.
-async fn linger_close(ctx: &Context, socket: &Socket) {
+async fn linger_close<T: Transport>(ctx: &Context, socket: &T) {
     socket.shutdown_write();
     let until = Instant::now() + LINGER;
     let mut budget = 256 * 1024usize;
@@ -430,7 +529,7 @@ async fn linger_close(ctx: &Context, socket: &Socket) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::rc::Rc;
     use std::sync::Arc;
 
@@ -444,6 +543,14 @@ mod tests {
     /// guard for the memory per idle connection recorded in docs/architecture.md.
     #[test]
     fn idle_connection_task_stays_small() {
+        let size = task_size(serve);
+        assert!(size <= 1024, "connection future grew to {size} bytes");
+    }
+
+    /// The size of the task `serve` makes for a fresh connection, before it first runs.
+    pub(crate) fn task_size<F: Future>(
+        serve: impl FnOnce(Rc<Context>, TcpStream, SocketAddr) -> F,
+    ) -> usize {
         let cfg = Config::from_args(Args::parse_from(["ringcast", "/tmp"])).unwrap();
         let root = Root::open(std::path::Path::new("/tmp")).unwrap();
         let ctx = Rc::new(Context::new(Arc::new(cfg), 0, root));
@@ -453,8 +560,7 @@ mod tests {
             let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
             let stream = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
             let fut = serve(ctx, stream, "127.0.0.1:1".parse().unwrap());
-            let size = std::mem::size_of_val(&fut);
-            assert!(size <= 1024, "connection future grew to {size} bytes");
-        });
+            std::mem::size_of_val(&fut)
+        })
     }
 }

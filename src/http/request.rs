@@ -185,7 +185,19 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     let status = match req.parse(bytes) {
         Ok(status) => status,
         Err(httparse::Error::TooManyHeaders) => return Err(ParseError::HeadTooLarge),
-        Err(httparse::Error::Version) => return Err(version_error(bytes)),
+        Err(httparse::Error::Version) => match judge_version(bytes) {
+            VersionVerdict::Partial => httparse::Status::Partial,
+            VersionVerdict::Malformed => {
+                return Err(ParseError::BadRequest("malformed request line"))
+            }
+            VersionVerdict::Unsupported => return Err(ParseError::UnsupportedVersion),
+            VersionVerdict::LaterMinor(at) => {
+                // Rare: parse a copy that says HTTP/1.1 (same length, so the same head length).
+                let mut copy = buf.to_vec();
+                copy[skip + at] = b'1';
+                return parse(&copy, limits);
+            }
+        },
         Err(httparse::Error::Token) if request_line_too_long(bytes, limits) => {
             return Err(ParseError::TargetTooLong)
         }
@@ -216,24 +228,63 @@ pub fn parse(buf: &[u8], limits: &Limits) -> Result<Parsed, ParseError> {
     Ok(Parsed::Complete(request, skip + head_len))
 }
 
-/// Decides 505 versus 400 for a request line httparse rejected on its version.
+/// What a request line that httparse rejected on its version is (RFC 9112 §3, §2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum VersionVerdict {
+    /// The line is not finished and may still become well-formed.
+    Partial,
+    /// Not `method SP target SP HTTP-version` (400): a space inside the target, a missing or
+    /// misspelt version, `HTTP/1.10`.
+    Malformed,
+    /// A well-formed version with a major other than 1 (505, RFC 9110 §15.6.6).
+    Unsupported,
+    /// `HTTP/1.x` with x above 1, the minor digit at this offset of the line: processed as
+    /// HTTP/1.1 (RFC 9112 §2.3: "as if it were in the highest minor version within that major
+    /// version to which the recipient is conformant"), as nginx does.
+    LaterMinor(usize),
+}
+
+/// Judges a request line (from the first byte of `bytes`) whose version httparse refused.
+/// Pure: the table in the tests below is its specification.
 #[cold]
-fn version_error(bytes: &[u8]) -> ParseError {
-    let line_end = bytes.iter().position(|&b| b == b'\n').unwrap_or(bytes.len());
-    let line = &bytes[..line_end];
-    let version = line.rsplit(|&b| b == b' ').next().unwrap_or_default();
-    let version = version.strip_suffix(b"\r").unwrap_or(version);
-    // HTTP-version = "HTTP/" DIGIT "." DIGIT (RFC 9112 §2.3): well-formed but not 1.x → 505.
-    match version {
-        [b'H', b'T', b'T', b'P', b'/', major, b'.', minor]
-            if major.is_ascii_digit() && minor.is_ascii_digit() =>
-        {
-            ParseError::UnsupportedVersion
+fn judge_version(bytes: &[u8]) -> VersionVerdict {
+    let (line, complete) = match bytes.iter().position(|&b| b == b'\n') {
+        Some(end) => {
+            let line = &bytes[..end];
+            (line.strip_suffix(b"\r").unwrap_or(line), true)
         }
-        [b'H', b'T', b'T', b'P', b'/', major] if major.is_ascii_digit() => {
-            ParseError::UnsupportedVersion
-        }
-        _ => ParseError::BadRequest("malformed HTTP version"),
+        None => (bytes.strip_suffix(b"\r").unwrap_or(bytes), false),
+    };
+    // request-line = method SP request-target SP HTTP-version (RFC 9112 §3): exactly two
+    // spaces, so the version starts after the second one.
+    let mut spaces = line.iter().enumerate().filter(|(_, &b)| b == b' ').map(|(i, _)| i);
+    let (Some(_), Some(second), None) = (spaces.next(), spaces.next(), spaces.next()) else {
+        return VersionVerdict::Malformed;
+    };
+    let at = second + 1;
+    let version = &line[at..];
+    // HTTP-version = "HTTP/" DIGIT "." DIGIT (case-sensitive, RFC 9112 §2.3).
+    let shape: &[fn(u8) -> bool] = &[
+        |b| b == b'H',
+        |b| b == b'T',
+        |b| b == b'T',
+        |b| b == b'P',
+        |b| b == b'/',
+        |b| b.is_ascii_digit(),
+        |b| b == b'.',
+        |b| b.is_ascii_digit(),
+    ];
+    let fits = version.len() <= shape.len() && version.iter().zip(shape).all(|(&b, ok)| ok(b));
+    if !fits {
+        return VersionVerdict::Malformed;
+    }
+    if !complete || version.len() < shape.len() {
+        return if complete { VersionVerdict::Malformed } else { VersionVerdict::Partial };
+    }
+    match (version[5], version[7]) {
+        (b'1', b'0' | b'1') => VersionVerdict::Malformed, // httparse takes these: never here
+        (b'1', _) => VersionVerdict::LaterMinor(at + 7),
+        _ => VersionVerdict::Unsupported,
     }
 }
 
@@ -492,7 +543,7 @@ mod tests {
             ),
             ("GET / HTTP/2.0\r\nHost: x\r\n\r\n", ParseError::UnsupportedVersion),
             ("GET / HTTP/1.1 \r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed request head")),
-            ("GET / FTP/1.1\r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed HTTP version")),
+            ("GET / FTP/1.1\r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed request line")),
             ("GET  / HTTP/1.1\r\nHost: x\r\n\r\n", ParseError::BadRequest("malformed request head")),
             ("GET / HTTP/1.1\r\nHost : x\r\n\r\n", ParseError::BadRequest("malformed request head")),
             (
@@ -502,6 +553,82 @@ mod tests {
         ];
         for (raw, want) in cases {
             assert_eq!(error(raw), *want, "{raw:?}");
+        }
+    }
+
+    /// The request line (RFC 9112 §3) and its version (§2.3): malformed syntax is 400, a
+    /// well-formed version of another major is 505 (RFC 9110 §15.6.6), a later 1.x minor is
+    /// processed as HTTP/1.1 (RFC 9112 §2.3, as nginx does).
+    #[test]
+    fn request_lines() {
+        let bad = |reason| Err(ParseError::BadRequest(reason));
+        let line = bad("malformed request line");
+        let head = bad("malformed request head");
+        let cases: &[(&str, Result<u8, ParseError>)] = &[
+            ("GET / HTTP/1.1", Ok(1)),
+            ("GET / HTTP/1.0", Ok(0)),
+            ("GET / HTTP/1.2", Ok(1)),
+            ("GET / HTTP/1.9", Ok(1)),
+            ("GET /a b HTTP/1.1", line),
+            ("GET /a%20b HTTP/1.1", Ok(1)),
+            ("GET /a b c HTTP/1.1", line),
+            ("GET /a HTTP/1.1 HTTP/1.1", head),
+            ("GET /a b HTTP/2.0", line),
+            ("GET  / HTTP/1.1", head),
+            ("GET / ", line),
+            ("GET /", head),
+            ("GET / http/1.1", line),
+            ("GET / Http/1.1", line),
+            ("GET / HTTP/1.10", head),
+            ("GET / HTTP/1.", line),
+            ("GET / HTTP/1", line),
+            ("GET / HTTP/11", line),
+            ("GET / HTTP/1.1x", head),
+            ("GET / HTTP/1.x", line),
+            ("GET / HTTP/ 1.1", line),
+            ("GET / FTP/1.1", line),
+            ("GET / HTTP/2.0", Err(ParseError::UnsupportedVersion)),
+            ("GET / HTTP/3.0", Err(ParseError::UnsupportedVersion)),
+            ("GET / HTTP/0.9", Err(ParseError::UnsupportedVersion)),
+            ("PRI * HTTP/2.0", Err(ParseError::UnsupportedVersion)),
+        ];
+        for (request_line, want) in cases {
+            let raw = format!("{request_line}\r\nHost: x\r\n\r\n");
+            let got = match parse(raw.as_bytes(), &LIMITS) {
+                Ok(Parsed::Complete(req, n)) => {
+                    assert_eq!(n, raw.len(), "{request_line:?}: head length");
+                    Ok(req.minor_version)
+                }
+                Ok(Parsed::Partial) => panic!("{request_line:?}: partial"),
+                Err(e) => Err(e),
+            };
+            assert_eq!(got, *want, "{request_line:?}");
+        }
+    }
+
+    /// A request line still arriving is judged only once it cannot become well-formed.
+    #[test]
+    fn request_lines_still_arriving() {
+        let cases: &[(&str, Option<ParseError>)] = &[
+            ("GET / HTTP/2", None),
+            ("GET / HTTP/2.", None),
+            ("GET / HTTP/1.2", None),
+            ("GET / HTTP/2.0\r", None),
+            ("GET /a b", Some(ParseError::BadRequest("malformed request line"))),
+            ("GET / http", Some(ParseError::BadRequest("malformed request line"))),
+            ("GET / HTTP/1.23", Some(ParseError::BadRequest("malformed request line"))),
+            ("GET / HTTP/2.0\r\n", None), // the line is whole; the head is not
+        ];
+        for (raw, want) in cases {
+            let got = parse(raw.as_bytes(), &LIMITS);
+            match want {
+                None if raw.ends_with('\n') => {
+                    // A whole line: judged at once even though the head goes on.
+                    assert_eq!(got.unwrap_err(), ParseError::UnsupportedVersion, "{raw:?}");
+                }
+                None => assert!(matches!(got, Ok(Parsed::Partial)), "{raw:?}: {got:?}"),
+                Some(e) => assert_eq!(got.unwrap_err(), *e, "{raw:?}"),
+            }
         }
     }
 

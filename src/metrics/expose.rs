@@ -1,8 +1,8 @@
 //! The Prometheus text exposition format (version 0.0.4) of a [`Registry`].
 //!
-//! Every series is written once per worker (`worker="0"`, `worker="1"`, ...) and once summed
-//! over the workers (`worker="all"`). Aggregate either the per-worker series or the `all`
-//! series, never both (`sum(x{worker!="all"})` equals `x{worker="all"}`).
+//! Every series is written once per worker (`worker="0"`, `worker="1"`, ...) and only per
+//! worker: the Prometheus convention leaves aggregation to the query (`sum without (worker)
+//! (x)`), so a sum over every series of a family counts each event exactly once.
 
 use std::fmt::Write as _;
 
@@ -89,7 +89,7 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
 
-/// One line per worker and one for the sum.
+/// One line per worker.
 fn series(
     out: &mut String,
     name: &str,
@@ -99,16 +99,13 @@ fn series(
     pick: impl Fn(&WorkerMetrics) -> &Counter,
 ) {
     let sep = if extra.is_empty() { "" } else { "," };
-    let mut total = 0u64;
     for (w, label) in workers.iter().zip(labels) {
         let v = pick(w).get();
-        total = total.wrapping_add(v);
         let _ = writeln!(out, "{name}{{worker=\"{label}\"{sep}{extra}}} {v}");
     }
-    let _ = writeln!(out, "{name}{{worker=\"all\"{sep}{extra}}} {total}");
 }
 
-/// The request-duration histogram, per worker and summed.
+/// The request-duration histogram, per worker.
 fn histogram(out: &mut String, workers: &[WorkerMetrics], labels: &[String]) {
     const NAME: &str = "ringcast_request_duration_seconds";
     family(
@@ -117,19 +114,10 @@ fn histogram(out: &mut String, workers: &[WorkerMetrics], labels: &[String]) {
         "histogram",
         "Time from a parsed request head to its last byte handed to the socket.",
     );
-    let mut all_buckets = [0u64; 17];
-    let mut all_sum = 0u64;
-    let rows = workers.iter().zip(labels.iter().map(String::as_str));
-    for (w, label) in rows {
+    for (w, label) in workers.iter().zip(labels) {
         let buckets: Vec<u64> = w.duration_buckets.iter().map(Counter::get).collect();
-        for (a, b) in all_buckets.iter_mut().zip(&buckets) {
-            *a = a.wrapping_add(*b);
-        }
-        let sum = w.duration_sum_micros.get();
-        all_sum = all_sum.wrapping_add(sum);
-        histogram_rows(out, NAME, label, &buckets, sum);
+        histogram_rows(out, NAME, label, &buckets, w.duration_sum_micros.get());
     }
-    histogram_rows(out, NAME, "all", &all_buckets, all_sum);
 }
 
 fn histogram_rows(out: &mut String, name: &str, worker: &str, buckets: &[u64], sum_micros: u64) {
@@ -171,8 +159,9 @@ mod tests {
         }
     }
 
+    /// Per-worker series only: a sum over every series of a family counts each event once.
     #[test]
-    fn per_worker_and_summed() {
+    fn per_worker_only() {
         let r = Registry::new(2);
         r.worker(0).response(0, 200, 100, 1, Duration::from_micros(700));
         r.worker(1).response(0, 200, 50, 3, Duration::from_micros(700));
@@ -181,18 +170,25 @@ mod tests {
         render(&r, &mut out);
         for line in [
             "ringcast_requests_total{worker=\"0\",method=\"GET\",status=\"2xx\"} 1",
-            "ringcast_requests_total{worker=\"all\",method=\"GET\",status=\"2xx\"} 2",
-            "ringcast_requests_total{worker=\"all\",method=\"other\",status=\"4xx\"} 1",
-            "ringcast_sent_bytes_total{worker=\"all\"} 157",
-            "ringcast_body_strategy_total{worker=\"all\",strategy=\"sendfile\"} 1",
-            "ringcast_request_duration_seconds_bucket{worker=\"all\",le=\"0.0005\"} 0",
-            "ringcast_request_duration_seconds_bucket{worker=\"all\",le=\"0.001\"} 2",
-            "ringcast_request_duration_seconds_bucket{worker=\"all\",le=\"60\"} 2",
-            "ringcast_request_duration_seconds_bucket{worker=\"all\",le=\"+Inf\"} 3",
-            "ringcast_request_duration_seconds_sum{worker=\"all\"} 100.0014",
-            "ringcast_request_duration_seconds_count{worker=\"1\"} 2",
+            "ringcast_requests_total{worker=\"1\",method=\"GET\",status=\"2xx\"} 1",
+            "ringcast_requests_total{worker=\"1\",method=\"other\",status=\"4xx\"} 1",
+            "ringcast_sent_bytes_total{worker=\"1\"} 57",
+            "ringcast_body_strategy_total{worker=\"1\",strategy=\"sendfile\"} 1",
+            "ringcast_request_duration_seconds_bucket{worker=\"1\",le=\"0.0005\"} 0",
+            "ringcast_request_duration_seconds_bucket{worker=\"1\",le=\"0.001\"} 1",
+            "ringcast_request_duration_seconds_bucket{worker=\"1\",le=\"60\"} 1",
+            "ringcast_request_duration_seconds_bucket{worker=\"1\",le=\"+Inf\"} 2",
+            "ringcast_request_duration_seconds_sum{worker=\"1\"} 100.0007",
+            "ringcast_request_duration_seconds_count{worker=\"0\"} 1",
         ] {
             assert!(out.lines().any(|l| l == line), "missing {line}\n{out}");
         }
+        assert!(!out.contains("worker=\"all\""), "an aggregate series is exported\n{out}");
+        let requests: u64 = out
+            .lines()
+            .filter(|l| l.starts_with("ringcast_requests_total{"))
+            .map(|l| l.rsplit(' ').next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+            .sum();
+        assert_eq!(requests, 3, "the sum over all series counts each response once\n{out}");
     }
 }

@@ -14,6 +14,8 @@ use std::time::Duration;
 use tracing::{debug, warn};
 
 use super::{render, Registry, CONTENT_TYPE};
+use crate::http::request::{parse, Limits, Method, Parsed};
+use crate::http::response::Status;
 
 /// How long a scraper may take to send its request and read the answer.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -46,28 +48,29 @@ pub fn spawn(addr: SocketAddr, registry: Arc<Registry>) -> io::Result<SocketAddr
 /// What a request to the metrics listener gets.
 #[derive(Debug, PartialEq, Eq)]
 enum Answer {
-    Metrics { head_only: bool },
+    Metrics {
+        head_only: bool,
+    },
     NotFound,
     MethodNotAllowed,
-    BadRequest,
+    /// The head could not be parsed, or never arrived whole: the parser's status.
+    Invalid(Status),
 }
 
+/// Routes a request head with the data port's parser (`http::request::parse`), so both
+/// listeners judge a request line and its fields by the same rules.
 fn route(head: &[u8]) -> Answer {
-    let line = head.split(|&b| b == b'\n').next().unwrap_or_default();
-    let line = String::from_utf8_lossy(line);
-    let mut parts = line.trim_end().split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Answer::BadRequest;
+    let limits = Limits { max_head_bytes: MAX_HEAD_BYTES, max_target_bytes: MAX_HEAD_BYTES };
+    let req = match parse(head, &limits) {
+        Ok(Parsed::Complete(req, _)) => req,
+        Ok(Parsed::Partial) => return Answer::Invalid(Status::BadRequest),
+        Err(e) => return Answer::Invalid(e.status()),
     };
-    if !version.starts_with("HTTP/1.") || parts.next().is_some() {
-        return Answer::BadRequest;
-    }
-    let path = target.split('?').next().unwrap_or_default();
-    match (method, path) {
-        ("GET", "/metrics") => Answer::Metrics { head_only: false },
-        ("HEAD", "/metrics") => Answer::Metrics { head_only: true },
-        ("GET" | "HEAD", _) => Answer::NotFound,
+    let path = req.target.split(|&b| b == b'?').next().unwrap_or_default();
+    match (req.method, path) {
+        (Method::Get, b"/metrics") => Answer::Metrics { head_only: false },
+        (Method::Head, b"/metrics") => Answer::Metrics { head_only: true },
+        (Method::Get | Method::Head, _) => Answer::NotFound,
         _ => Answer::MethodNotAllowed,
     }
 }
@@ -91,18 +94,24 @@ fn serve(mut s: TcpStream, registry: &Registry) -> io::Result<()> {
         Answer::Metrics { head_only } => {
             let mut text = String::with_capacity(16 * 1024);
             render(registry, &mut text);
-            ("200 OK", text, head_only)
+            (Status::Ok, text, head_only)
         }
-        Answer::NotFound => ("404 Not Found", "not found: try /metrics\n".into(), false),
+        Answer::NotFound => (Status::NotFound, "not found: try /metrics\n".into(), false),
         Answer::MethodNotAllowed => {
-            ("405 Method Not Allowed", "method not allowed\n".into(), false)
+            (Status::MethodNotAllowed, "method not allowed\n".into(), false)
         }
-        Answer::BadRequest => ("400 Bad Request", "bad request\n".into(), false),
+        Answer::Invalid(status) => {
+            debug!(status = status.code(), "metrics client sent a bad request");
+            (status, format!("{}\n", status.reason().to_ascii_lowercase()), false)
+        }
     };
-    let content_type = if status.starts_with("200") { CONTENT_TYPE } else { "text/plain" };
+    let content_type = if status == Status::Ok { CONTENT_TYPE } else { "text/plain" };
+    // RFC 9110 §15.5.6: a 405 lists the methods the resource allows.
+    let allow = if status == Status::MethodNotAllowed { "Allow: GET, HEAD\r\n" } else { "" };
     let mut out = format!(
-        "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+        "{}Content-Type: {content_type}\r\nContent-Length: {}\r\n{allow}\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n",
+        status.line(),
         body.len()
     )
     .into_bytes();
@@ -120,16 +129,26 @@ mod tests {
 
     #[test]
     fn routes() {
+        let bad = Answer::Invalid(Status::BadRequest);
         let cases: &[(&[u8], Answer)] = &[
-            (b"GET /metrics HTTP/1.1\r\n\r\n", Answer::Metrics { head_only: false }),
+            (b"GET /metrics HTTP/1.1\r\nHost: m\r\n\r\n", Answer::Metrics { head_only: false }),
             (b"GET /metrics?x=1 HTTP/1.0\r\n\r\n", Answer::Metrics { head_only: false }),
-            (b"HEAD /metrics HTTP/1.1\r\n\r\n", Answer::Metrics { head_only: true }),
-            (b"GET / HTTP/1.1\r\n\r\n", Answer::NotFound),
-            (b"GET /index.html HTTP/1.1\r\n\r\n", Answer::NotFound),
-            (b"GET /metrics/../etc/passwd HTTP/1.1\r\n\r\n", Answer::NotFound),
-            (b"POST /metrics HTTP/1.1\r\n\r\n", Answer::MethodNotAllowed),
-            (b"nonsense\r\n\r\n", Answer::BadRequest),
-            (b"", Answer::BadRequest),
+            (b"HEAD /metrics HTTP/1.1\r\nHost: m\r\n\r\n", Answer::Metrics { head_only: true }),
+            (b"GET / HTTP/1.1\r\nHost: m\r\n\r\n", Answer::NotFound),
+            (b"GET /index.html HTTP/1.1\r\nHost: m\r\n\r\n", Answer::NotFound),
+            (b"GET /metrics/../etc/passwd HTTP/1.1\r\nHost: m\r\n\r\n", Answer::NotFound),
+            (b"POST /metrics HTTP/1.1\r\nHost: m\r\n\r\n", Answer::MethodNotAllowed),
+            (b"OPTIONS * HTTP/1.1\r\nHost: m\r\n\r\n", Answer::MethodNotAllowed),
+            // The parser's rules, as on the data port (RFC 9112 §3, §3.2).
+            (b"GET /metrics HTTP/1.1\r\n\r\n", bad),
+            (b"GET /met rics HTTP/1.1\r\nHost: m\r\n\r\n", Answer::Invalid(Status::BadRequest)),
+            (
+                b"GET /metrics HTTP/2.0\r\nHost: m\r\n\r\n",
+                Answer::Invalid(Status::HttpVersionNotSupported),
+            ),
+            (b"nonsense\r\n\r\n", Answer::Invalid(Status::BadRequest)),
+            (b"GET /metrics HTTP/1.1\r\nHost: m\r\n", Answer::Invalid(Status::BadRequest)),
+            (b"", Answer::Invalid(Status::BadRequest)),
         ];
         for (head, want) in cases {
             assert_eq!(&route(head), want, "{}", String::from_utf8_lossy(head));

@@ -62,14 +62,16 @@ pub struct Listener {
     socket: TcpListener,
     /// The same socket (a duplicate descriptor), non-blocking, to empty the queue at the end.
     std: std::net::TcpListener,
+    /// Connections speak TLS.
+    tls: bool,
 }
 
 impl Listener {
-    /// Wraps a listener bound by [`bind_all`].
-    pub fn new(socket: std::net::TcpListener) -> io::Result<Self> {
+    /// Wraps a listener bound by [`bind_all`]; with `tls`, its connections speak HTTPS.
+    pub fn new(socket: std::net::TcpListener, tls: bool) -> io::Result<Self> {
         socket.set_nonblocking(true)?;
         let std = socket.try_clone()?;
-        Ok(Self { socket: TcpListener::from_std(socket)?, std })
+        Ok(Self { socket: TcpListener::from_std(socket)?, std, tls })
     }
 }
 
@@ -120,7 +122,7 @@ pub async fn accept_loop(listener: &Listener, ctx: &Rc<Context>, stop: StopHandl
         }
         full_logged = false;
         match listener.socket.cancelable_accept(stop.handle.clone()).await {
-            Ok((stream, peer)) => super::spawn_connection(ctx, stream, peer),
+            Ok((stream, peer)) => super::spawn_connection(ctx, stream, peer, listener.tls),
             Err(_) if stop.stopped.get() => return,
             Err(e) => match e.raw_os_error() {
                 Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
@@ -142,9 +144,9 @@ pub async fn accept_loop(listener: &Listener, ctx: &Rc<Context>, stop: StopHandl
     }
 }
 
-fn spawn(ctx: &Rc<Context>, stream: std::net::TcpStream, peer: SocketAddr) {
+fn spawn(ctx: &Rc<Context>, stream: std::net::TcpStream, peer: SocketAddr, tls: bool) {
     match monoio::net::TcpStream::from_std(stream) {
-        Ok(stream) => super::spawn_connection(ctx, stream, peer),
+        Ok(stream) => super::spawn_connection(ctx, stream, peer, tls),
         Err(e) => {
             crate::conn::record::accept_failed();
             error!(worker = ctx.worker_id, error = %e, "registering an accepted connection failed");
@@ -167,12 +169,12 @@ fn spawn(ctx: &Rc<Context>, stream: std::net::TcpStream, peer: SocketAddr) {
 /// `net.ipv4.tcp_migrate_req = 1` (Linux 5.14+) closes it, by moving both to another listener
 /// of the group (see docs/operations.md).
 pub async fn close_gracefully(listener: Listener, ctx: &Rc<Context>) -> usize {
-    let Listener { socket: ring, std: socket } = listener;
+    let Listener { socket: ring, std: socket, tls } = listener;
     drop(ring);
-    let mut taken = accept_queued(&socket, ctx);
+    let mut taken = accept_queued(&socket, ctx, tls);
     for _ in 0..RELEASE_ROUNDS {
         monoio::time::sleep(RELEASE_PAUSE).await;
-        taken += accept_queued(&socket, ctx);
+        taken += accept_queued(&socket, ctx, tls);
     }
     drop(socket);
     taken
@@ -185,12 +187,12 @@ const RELEASE_ROUNDS: usize = 4;
 const RELEASE_PAUSE: Duration = Duration::from_millis(5);
 
 /// Accepts until the queue is empty.
-fn accept_queued(socket: &std::net::TcpListener, ctx: &Rc<Context>) -> usize {
+fn accept_queued(socket: &std::net::TcpListener, ctx: &Rc<Context>, tls: bool) -> usize {
     let mut taken = 0;
     loop {
         match socket.accept() {
             Ok((stream, peer)) => {
-                spawn(ctx, stream, peer);
+                spawn(ctx, stream, peer, tls);
                 taken += 1;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

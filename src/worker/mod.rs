@@ -50,6 +50,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let listeners = listener::bind_all(config.listen, workers)
         .with_context(|| format!("binding {}", config.listen))?;
     let local: SocketAddr = listeners[0].local_addr()?;
+    let https = bind_https(&config, workers)?;
     let root = Root::open(&config.root)
         .with_context(|| format!("opening root {}", config.root.display()))?;
     let registry = Arc::new(Registry::new(workers));
@@ -65,12 +66,25 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let config = Arc::new(config);
     let shutdown = Arc::new(shutdown::Shutdown::default());
 
-    let settled = Settled { workers, driver, cpus: &cpus, listen: local, metrics: metrics_addr };
+    let settled = Settled {
+        workers,
+        driver,
+        cpus: &cpus,
+        listen: local,
+        metrics: metrics_addr,
+        https: https.as_ref(),
+    };
     info!("starting with this configuration:\n{}", startup_block(&config, &settled));
 
     let (ready_tx, ready_rx) = mpsc::channel::<Result<usize, String>>();
     let mut handles = Vec::with_capacity(workers);
+    let (mut tls_listeners, shared_tls) = match &https {
+        Some(h) => (h.take_listeners(), Some((Arc::clone(&h.tls), h.ktls, h.addrs[0].port()))),
+        None => (Vec::new(), None),
+    };
     for (id, std_listener) in listeners.into_iter().enumerate() {
+        let tls_listeners = tls_listeners.get_mut(id).map(std::mem::take).unwrap_or_default();
+        let worker_tls = shared_tls.clone();
         let cpu = cpus.get(id % cpus.len().max(1)).copied();
         let config = Arc::clone(&config);
         let shutdown = Arc::clone(&shutdown);
@@ -87,7 +101,10 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     }
                 }
                 let result = runtime::block_on(driver, || {
-                    worker_main(id, config, root, std_listener, observer, shutdown, ready.clone())
+                    let listeners = Listeners { plain: std_listener, tls: tls_listeners };
+                    let tls =
+                        worker_tls.map(|(t, ktls, port)| crate::tls::WorkerTls::new(t, ktls, port));
+                    worker_main(id, config, root, listeners, tls, observer, shutdown, ready.clone())
                 });
                 if let Err(e) = result {
                     let _ = ready.send(Err(format!("worker {id}: {e}")));
@@ -104,10 +121,22 @@ pub fn run(config: Config) -> anyhow::Result<()> {
             Err(_) => anyhow::bail!("a worker exited during start-up"),
         }
     }
+    if let (Some(h), Some(every)) = (&https, config.tls_watch) {
+        let tls = Arc::clone(&h.tls);
+        std::thread::Builder::new()
+            .name("ringcast-tls-watch".into())
+            .spawn(move || watch_certificates(&tls, every))
+            .context("spawning the certificate watcher")?;
+    }
     let ip = local.ip();
     let shown = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on http://{shown}:{}", local.port())?;
+    for addr in https.iter().flat_map(|h| &h.addrs) {
+        let ip = addr.ip();
+        let shown = if ip.is_ipv6() { format!("[{ip}]") } else { ip.to_string() };
+        writeln!(stdout, "listening on https://{shown}:{}", addr.port())?;
+    }
     stdout.flush()?;
     drop(stdout);
 
@@ -120,6 +149,18 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     writer.reopen();
                 }
                 None => info!("SIGUSR1: no access log to reopen"),
+            }
+            continue;
+        }
+        if sig == libc::SIGHUP {
+            match &https {
+                Some(h) => match h.tls.reload() {
+                    Ok(()) => info!(names = ?h.tls.names(), "SIGHUP: TLS certificates reloaded"),
+                    Err(e) => {
+                        error!(error = %e, "SIGHUP: new TLS certificates refused; the old ones stay")
+                    }
+                },
+                None => info!("SIGHUP: no TLS certificates to reload"),
             }
             continue;
         }
@@ -139,6 +180,29 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Reloads the TLS certificates whenever their files change (`--tls-watch`), for the life of the
+/// process. A change seen in the middle of a renewal (the certificate replaced, the key not yet)
+/// fails the checks and is logged; the next change, once both files are in place, succeeds.
+fn watch_certificates(tls: &crate::tls::Tls, every: Duration) {
+    let mut seen = tls.fingerprint();
+    loop {
+        std::thread::sleep(every);
+        let now = tls.fingerprint();
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        match tls.reload() {
+            Ok(()) => {
+                info!(names = ?tls.names(), "certificate files changed: TLS certificates reloaded")
+            }
+            Err(e) => {
+                error!(error = %e, "certificate files changed: new TLS certificates refused; the old ones stay")
+            }
+        }
+    }
+}
+
 /// What start-up decided beyond the configuration.
 struct Settled<'a> {
     workers: usize,
@@ -146,6 +210,68 @@ struct Settled<'a> {
     cpus: &'a [usize],
     listen: SocketAddr,
     metrics: Option<SocketAddr>,
+    https: Option<&'a Https>,
+}
+
+/// The HTTPS side, when configured: the shared TLS state and the listeners.
+struct Https {
+    tls: Arc<crate::tls::Tls>,
+    /// Whether connections hand their keys to the kernel.
+    ktls: bool,
+    /// Why not, when they do not.
+    ktls_note: String,
+    /// The bound addresses, one per `--tls-listen`.
+    addrs: Vec<SocketAddr>,
+    /// Per worker, one listener per address.
+    listeners: std::cell::RefCell<Vec<Vec<std::net::TcpListener>>>,
+}
+
+impl Https {
+    fn take_listeners(&self) -> Vec<Vec<std::net::TcpListener>> {
+        std::mem::take(&mut *self.listeners.borrow_mut())
+    }
+}
+
+/// Binds every `--tls-listen` address once per worker, decides kTLS and loads the certificates.
+fn bind_https(config: &Config, workers: usize) -> anyhow::Result<Option<Https>> {
+    if config.tls_listen.is_empty() {
+        return Ok(None);
+    }
+    let probe = crate::tls::ktls::probe();
+    let ktls = crate::tls::ktls::resolve(config.ktls, &probe).map_err(anyhow::Error::msg)?;
+    let ktls_note = match (&probe, config.ktls) {
+        (_, crate::tls::KtlsMode::Off) => "off".to_string(),
+        (crate::tls::ktls::Probe::Available, _) => {
+            "kernel has TLS; hand-off not built in: user-space TLS".to_string()
+        }
+        (crate::tls::ktls::Probe::Unavailable(why), _) => format!("off: {why}"),
+    };
+    let tls = crate::tls::Tls::new(config.tls_certs.clone(), ktls)
+        .context("loading the TLS certificates")?;
+    let mut per_worker: Vec<Vec<std::net::TcpListener>> =
+        (0..workers).map(|_| Vec::new()).collect();
+    let mut addrs = Vec::new();
+    for addr in &config.tls_listen {
+        let bound =
+            listener::bind_all(*addr, workers).with_context(|| format!("binding {addr}"))?;
+        addrs.push(bound[0].local_addr()?);
+        for (w, l) in bound.into_iter().enumerate() {
+            per_worker[w].push(l);
+        }
+    }
+    Ok(Some(Https {
+        tls: Arc::new(tls),
+        ktls,
+        ktls_note,
+        addrs,
+        listeners: std::cell::RefCell::new(per_worker),
+    }))
+}
+
+/// One worker's listening sockets.
+struct Listeners {
+    plain: std::net::TcpListener,
+    tls: Vec<std::net::TcpListener>,
 }
 
 /// Whether a listener closing at a restart hands its queue to the new process.
@@ -182,6 +308,20 @@ fn startup_block(c: &Config, s: &Settled<'_>) -> String {
         ("driver", format!("{:?} (asked: {:?})", s.driver, c.driver).to_lowercase()),
         ("listen", format!("{} (SO_REUSEPORT)", s.listen)),
         ("metrics", s.metrics.map_or("off".into(), |a| format!("http://{a}/metrics"))),
+        (
+            "https",
+            s.https.map_or("off".into(), |h| {
+                let addrs: Vec<String> = h.addrs.iter().map(ToString::to_string).collect();
+                format!(
+                    "{} (SO_REUSEPORT), names [{}]{}, redirect-http {}",
+                    addrs.join(", "),
+                    h.tls.names().join(", "),
+                    if c.tls_certs.len() > 1 { " chosen by SNI" } else { "" },
+                    if c.redirect_http { "on" } else { "off" }
+                ) + &c.tls_watch.map_or(String::new(), |d| format!(", files watched every {d:?}"))
+            }),
+        ),
+        ("ktls", s.https.map_or("-".into(), |h| h.ktls_note.clone())),
         ("access log", access),
         ("root", c.root.display().to_string()),
         ("config file", c.config_file.as_ref().map_or("none".into(), |p| p.display().to_string())),
@@ -247,24 +387,39 @@ async fn worker_main(
     id: usize,
     config: Arc<Config>,
     root: Root,
-    std_listener: std::net::TcpListener,
+    listeners: Listeners,
+    tls: Option<crate::tls::WorkerTls>,
     observer: Observer,
     shutdown: Arc<shutdown::Shutdown>,
     ready: mpsc::Sender<Result<usize, String>>,
 ) {
-    let listener = match listener::Listener::new(std_listener) {
+    let listener = match listener::Listener::new(listeners.plain, false) {
         Ok(l) => l,
         Err(e) => {
             let _ = ready.send(Err(format!("worker {id}: listener: {e}")));
             return;
         }
     };
+    let mut tls_listeners = Vec::with_capacity(listeners.tls.len());
+    for l in listeners.tls {
+        match listener::Listener::new(l, true) {
+            Ok(l) => tls_listeners.push(l),
+            Err(e) => {
+                let _ = ready.send(Err(format!("worker {id}: HTTPS listener: {e}")));
+                return;
+            }
+        }
+    }
     let observer = Rc::new(observer);
     record::install(Rc::clone(&observer));
     if observer.logs() {
         monoio::spawn(flush_access_log(Rc::clone(&observer)));
     }
-    let ctx = Rc::new(Context::new(Arc::clone(&config), id, root));
+    let mut ctx = Context::new(Arc::clone(&config), id, root);
+    if let Some(tls) = tls {
+        ctx = ctx.with_tls(tls);
+    }
+    let ctx = Rc::new(ctx);
     monoio::spawn(sweep_deadlines(Rc::clone(&ctx)));
     let _ = ready.send(Ok(id));
     drop(ready);
@@ -274,9 +429,26 @@ async fn worker_main(
         shutdown.wait().await;
         stop.stop();
     });
+    let tls_loops: Vec<_> = tls_listeners
+        .into_iter()
+        .map(|l| {
+            let (ctx, stop) = (Rc::clone(&ctx), stop_handle.clone());
+            monoio::spawn(async move {
+                listener::accept_loop(&l, &ctx, stop).await;
+                l
+            })
+        })
+        .collect();
     listener::accept_loop(&listener, &ctx, stop_handle).await;
+    let mut stopped = Vec::with_capacity(tls_loops.len());
+    for handle in tls_loops {
+        stopped.push(handle.await);
+    }
     ctx.start_drain();
-    let queued = listener::close_gracefully(listener, &ctx).await;
+    let mut queued = listener::close_gracefully(listener, &ctx).await;
+    for l in stopped {
+        queued += listener::close_gracefully(l, &ctx).await;
+    }
     debug!(worker = id, queued, "listener closed");
     let deadline = monoio::time::Instant::now() + config.drain_timeout;
     loop {
@@ -315,7 +487,16 @@ async fn sweep_deadlines(ctx: Rc<Context>) {
     }
 }
 
-/// Spawns the task serving one connection.
-fn spawn_connection(ctx: &Rc<Context>, stream: monoio::net::TcpStream, peer: SocketAddr) {
-    monoio::spawn(conn::serve(Rc::clone(ctx), stream, peer));
+/// Spawns the task serving one connection (HTTPS when accepted on a TLS listener).
+fn spawn_connection(
+    ctx: &Rc<Context>,
+    stream: monoio::net::TcpStream,
+    peer: SocketAddr,
+    tls: bool,
+) {
+    if tls {
+        monoio::spawn(crate::tls::serve(Rc::clone(ctx), stream, peer));
+    } else {
+        monoio::spawn(conn::serve(Rc::clone(ctx), stream, peer));
+    }
 }
