@@ -1,5 +1,6 @@
 //! Tests only: an external server a unit test starts (nginx, moto), killed on drop, and a wait
-//! until it listens that fails with the server's log when it exits first.
+//! until it listens that fails with the server's log when it exits first; where the tools
+//! venv is.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -55,4 +56,13 @@ pub(crate) fn fresh_dir(name: &str) -> PathBuf {
 /// A port free on `addr`'s address now (the kernel's pick for port 0).
 pub(crate) fn free_port(addr: SocketAddr) -> u16 {
     TcpListener::bind(addr).and_then(|l| l.local_addr()).expect("bind an ephemeral port").port()
+}
+
+/// The Python of the tools venv that scripts/install-test-deps.sh fills (`$RINGCAST_TOOLS`,
+/// default `target/tools`), as the scripts find it.
+pub(crate) fn tools_python() -> PathBuf {
+    std::env::var_os("RINGCAST_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools"))
+        .join("venv/bin/python")
 }

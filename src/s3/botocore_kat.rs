@@ -11,6 +11,7 @@ use std::process::Command;
 use super::credentials::Credentials;
 use super::location::S3Location;
 use super::sign::{sign, Method, SignedRequest};
+use crate::test_child::tools_python;
 
 const ANSWERS: &str = include_str!("../../tests/fixtures/s3/sigv4_botocore.jsonl");
 const TIMESTAMP: &str = "20261205T083000Z";
@@ -88,7 +89,7 @@ fn signatures_match_botocore() {
 #[test]
 fn committed_answers_are_botocores() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join("target/tools/venv/bin/python");
+    let python = tools_python();
     let has_botocore = python.is_file()
         && Command::new(&python)
             .args(["-c", "import botocore"])

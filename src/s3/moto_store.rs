@@ -19,14 +19,14 @@ use super::credentials::Credentials;
 use super::error::{ClientStatus, StoreError};
 use super::location::S3Location;
 use super::sign::{sign_object, Method};
-use crate::test_child::{free_port, fresh_dir, spawn_listening, ChildServer};
+use crate::test_child::{free_port, fresh_dir, spawn_listening, tools_python, ChildServer};
 
 const BUCKET: &str = "ringcast-media";
 const KEY: &str = "video/a b/ü-1.bin";
 const OBJECT_BYTES: usize = 5 << 20;
 
 fn venv_python() -> Option<PathBuf> {
-    let python = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/tools/venv/bin/python");
+    let python = tools_python();
     let ok = python.is_file()
         && Command::new(&python)
             .args(["-c", "import moto.server, boto3"])
