@@ -5,6 +5,8 @@
 #           qemu-system-x86 + busybox-static (the kTLS VM of scripts/ktls-vm.sh, which fetches
 #           its kernel package itself with apt-get download)
 #   PyPI:   redbot (HTTP lint, used by scripts/redbot-check.sh) in target/tools/venv
+#           moto[server], boto3, botocore (the S3 store and the SigV4 known answers of src/s3/)
+#           in the same venv
 #   npm:    playwright-core (drives Debian's Chromium, scripts/browser-check.sh) in target/tools
 #   crates.io: cargo-fuzz (scripts/fuzz.sh) in ~/.cargo/bin
 # No browser is downloaded: playwright-core drives /usr/bin/chromium.
@@ -14,6 +16,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=${RINGCAST_TOOLS:-$root/target/tools}
 redbot_version=2.7.1
+moto_version=5.2.5
+botocore_version=1.44.5
 playwright_version=1.65.1
 
 log=$(mktemp "${TMPDIR:-/tmp}/ringcast-install.XXXXXX")
@@ -80,6 +84,13 @@ if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("
   [ -x "$venv/bin/python" ] || run python3 -m venv "$venv"
   run "$venv/bin/python" -m pip install -q --disable-pip-version-check "redbot==$redbot_version"
   [ -x "$venv/bin/redbot" ] || die "redbot did not install into $venv"
+fi
+
+# moto's S3 server and botocore, pinned (src/s3/moto_store.rs, src/s3/botocore_kat.rs).
+if [ "$("$venv/bin/python" -c 'import importlib.metadata as m; print(m.version("moto"), m.version("botocore"))' 2>/dev/null)" != "$moto_version $botocore_version" ]; then
+  run "$venv/bin/python" -m pip install -q --disable-pip-version-check \
+    "moto[server]==$moto_version" "boto3==$botocore_version" "botocore==$botocore_version"
+  "$venv/bin/python" -c 'import moto.server, boto3' >>"$log" 2>&1 || die "moto did not install into $venv"
 fi
 
 # playwright-core, pinned; it never downloads a browser by itself.

@@ -373,7 +373,7 @@ fn json_str(out: &mut Vec<u8>, s: Option<&[u8]>) {
 }
 
 /// (year, month 1–12, day 1–31) of a count of days since 1970-01-01 (H. Hinnant's algorithm).
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
+pub(crate) fn civil_from_days(days: u64) -> (u64, u64, u64) {
     let z = days + 719_468;
     let era = z / 146_097;
     let doe = z % 146_097;

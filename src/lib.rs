@@ -23,9 +23,15 @@ pub mod http;
 pub mod metrics;
 #[allow(dead_code)] // Reason: the origin client is wired into the edge mode next.
 mod origin;
+#[allow(dead_code)] // Reason: S3-compatible origins (issue 15) are wired into the edge mode next.
+mod s3;
 pub mod socket;
 #[allow(unsafe_code)]
 mod sys;
+#[cfg(test)]
+mod test_child;
+#[allow(dead_code)] // Reason: the shield tier (issue 15) is wired into the edge mode next.
+mod tier;
 pub mod tls;
 pub mod worker;
 
