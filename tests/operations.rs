@@ -85,6 +85,8 @@ fn get(m: &BTreeMap<String, u64>, key: &str) -> u64 {
     matching.iter().sum()
 }
 
+/// Plain HTTP: `ringcast_sent_bytes_total` is compared with the bytes of plain responses, and
+/// the body-strategy counts are those of the plain path.
 #[test]
 fn metrics_count_a_known_sequence() {
     let fx = Fixture::new("metrics");
@@ -304,6 +306,7 @@ fn access_log_has_one_line_per_request() {
     }
 }
 
+/// One plain server: the access log over TLS is checked by access_log_has_one_line_per_request.
 #[test]
 fn access_log_off_by_default_and_stdout() {
     let fx = Fixture::new("access-stdout");
@@ -320,6 +323,7 @@ fn ringcast(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ringcast")).args(args).output().unwrap()
 }
 
+/// Plain HTTP: configuration-file handling, the same whatever the transport.
 #[test]
 fn config_file_precedence_and_errors() {
     let fx = Fixture::new("config");
