@@ -8,7 +8,7 @@ use std::os::unix::fs::symlink;
 use std::process::Command;
 
 use common::{
-    closed_by_server, pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS,
+    closed_by_server, pseudo_random, read_response, request, sha256, Fixture, Server, Transport,
     SETUPS,
 };
 
@@ -313,6 +313,27 @@ fn slow_clients_are_cut_off() {
     }
 }
 
+/// An idle keep-alive connection is closed by the server once the keep-alive timeout passes
+/// (RFC 9112 §9.8), over TLS with close_notify or EOF; one that sends its next request in time
+/// is answered, and the same connection is then closed when it idles in turn.
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let fx = fixture();
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &["--keepalive-timeout", "1s"]);
+        let mut s = srv.connect();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        for _ in 0..2 {
+            s.write_all(request("GET", "/hello.txt", &[]).as_bytes()).unwrap();
+            let r = read_response(&mut reader, false);
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"hello, ringcast\n"[..]), "{setup}");
+            assert_eq!(r.header("connection"), None, "{setup}: keep-alive is the default");
+        }
+        assert!(closed_by_server(&mut reader), "{setup}: an idle connection was kept open");
+        assert_eq!(srv.get("/hello.txt", &[]).status, 200, "{setup}: still serving");
+    }
+}
+
 /// Request lines on the wire (RFC 9112 §3, §2.3): a space inside the target or a misspelt
 /// version is a malformed line (400), a well-formed version of another major is 505, a later
 /// HTTP/1.x minor is served as HTTP/1.1.
@@ -381,12 +402,22 @@ fn worker_tid(pid: u32) -> u32 {
 /// the residency check answered "cached" for cold pages: the worker's own `sendfile` would then
 /// fetch them. Skips, saying so, where the file cannot be evicted (tmpfs) or the kernel keeps
 /// no per-task I/O accounting.
-///
-/// Plain HTTP only: it checks the cold-read hand-off of the plain body path; over TLS a body is
-/// `pread` into the worker's buffer and encrypted there (docs/architecture.md, "TLS", "Send"),
-/// a path without that hand-off.
 #[test]
 fn cold_file_is_read_off_the_worker_thread() {
+    cold_file_check(Transport::Plain);
+}
+
+/// The same over TLS. A body sent over TLS is `pread` into the worker's buffer and encrypted
+/// there (docs/architecture.md, "TLS", "Send"): a cold file is read from storage by the worker
+/// thread itself, which stalls every connection of its core while the disk answers.
+#[test]
+#[ignore = "server: over TLS a cold file is read by the worker thread (no cold-read hand-off)"]
+fn cold_file_over_tls_is_read_off_the_worker_thread() {
+    cold_file_check(Transport::Tls);
+}
+
+fn cold_file_check(transport: Transport) {
+    let name = "cold_file_check";
     const LEN: usize = 24 << 20;
     let fx = Fixture::new("cold");
     let data = pseudo_random(LEN, 11);
@@ -395,15 +426,15 @@ fn cold_file_is_read_off_the_worker_thread() {
     let fs = Command::new("stat").args(["-f", "-c", "%T"]).arg(&path).output().unwrap();
     let fs = String::from_utf8_lossy(&fs.stdout).trim().to_string();
     if fs == "tmpfs" || fs == "ramfs" {
-        eprintln!("SKIPPED cold_file_is_read_off_the_worker_thread: {fs} cannot evict pages");
+        eprintln!("SKIPPED {name}: {fs} cannot evict pages");
         return;
     }
     if std::fs::metadata("/proc/self/io").is_err() {
-        eprintln!("SKIPPED cold_file_is_read_off_the_worker_thread: no per-task I/O accounting");
+        eprintln!("SKIPPED {name}: no per-task I/O accounting");
         return;
     }
     let want = sha256(&data);
-    for driver in DRIVERS {
+    for driver in SETUPS.into_iter().filter(|s| s.transport == transport) {
         let srv = Server::start(&fx.dir, driver, &["--workers", "1"]);
         let pid = srv.child.id();
         let worker = worker_tid(pid);
@@ -426,7 +457,7 @@ fn cold_file_is_read_off_the_worker_thread() {
         let by_worker = storage_read_bytes(&worker_io) - worker_before;
         if process < (LEN / 2) as u64 {
             eprintln!(
-                "SKIPPED cold_file_is_read_off_the_worker_thread ({driver}): only {process} bytes \
+                "SKIPPED {name} ({driver}): only {process} bytes \
                  read from storage for a {LEN}-byte file that should have been cold ({fs})"
             );
             continue;
