@@ -159,10 +159,10 @@ fn many_concurrent_transfers_of_one_file() {
 
 #[test]
 fn truncation_while_sending_closes_cleanly() {
+    let data = pseudo_random(32 << 20, 3);
     for setup in SETUPS {
         for strategy in STRATEGIES {
             let fx = Fixture::new("trunc");
-            let data = pseudo_random(32 << 20, 3);
             let path = fx.file("big.bin", &data);
             fx.file("hello.txt", b"hello\n");
             let srv = Server::start(&fx.dir, setup, &["--body-strategy", strategy]);

@@ -8,8 +8,8 @@ use std::os::unix::fs::symlink;
 use std::process::Command;
 
 use common::{
-    closed_by_server, pseudo_random, read_response, request, sha256, Fixture, Server, Transport,
-    SETUPS,
+    closed_by_server, each_setup_in_parallel, pseudo_random, read_response, request, sha256,
+    Fixture, Server, Transport, SETUPS,
 };
 
 fn fixture() -> Fixture {
@@ -268,7 +268,7 @@ fn keep_alive_pipelining_and_bodies() {
 fn slow_clients_are_cut_off() {
     let fx = fixture();
     fx.file("large.bin", &pseudo_random(32 << 20, 3));
-    for setup in SETUPS {
+    each_setup_in_parallel(|setup| {
         let srv =
             Server::start(&fx.dir, setup, &["--header-timeout", "1s", "--send-timeout", "1s"]);
         // A head trickled one byte at a time is cut off by the head timer: data does not
@@ -310,7 +310,7 @@ fn slow_clients_are_cut_off() {
         assert!(total < 32 << 20, "{setup}: a stalled reader still got the whole file");
         // The server is still healthy.
         assert_eq!(srv.get("/hello.txt", &[]).status, 200);
-    }
+    });
 }
 
 /// An idle keep-alive connection is closed by the server once the keep-alive timeout passes
@@ -319,7 +319,7 @@ fn slow_clients_are_cut_off() {
 #[test]
 fn idle_keep_alive_connections_are_closed() {
     let fx = fixture();
-    for setup in SETUPS {
+    each_setup_in_parallel(|setup| {
         let srv = Server::start(&fx.dir, setup, &["--keepalive-timeout", "1s"]);
         let mut s = srv.connect();
         let mut reader = BufReader::new(s.try_clone().unwrap());
@@ -331,7 +331,7 @@ fn idle_keep_alive_connections_are_closed() {
         }
         assert!(closed_by_server(&mut reader), "{setup}: an idle connection was kept open");
         assert_eq!(srv.get("/hello.txt", &[]).status, 200, "{setup}: still serving");
-    }
+    });
 }
 
 /// Request lines on the wire (RFC 9112 §3, §2.3): a space inside the target or a misspelt

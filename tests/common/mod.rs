@@ -72,6 +72,18 @@ pub const SETUPS: [Setup; 4] = [
     Setup::new("epoll", Transport::Tls),
 ];
 
+/// Runs `check` for every setup at once, one thread each, for checks that mostly wait (on a
+/// timeout, a sleep): their waits overlap instead of adding up. A panic in any thread fails the
+/// caller once all have finished.
+pub fn each_setup_in_parallel(check: impl Fn(Setup) + Sync) {
+    std::thread::scope(|scope| {
+        for setup in SETUPS {
+            let check = &check;
+            scope.spawn(move || check(setup));
+        }
+    });
+}
+
 /// Where a client connects: the plain listener, or the TLS listener and the client
 /// configuration that trusts the test CA. Cheap to clone into client threads.
 #[derive(Clone)]
