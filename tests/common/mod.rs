@@ -222,8 +222,16 @@ impl Pki {
     pub fn shared() -> &'static Pki {
         static PKI: OnceLock<Pki> = OnceLock::new();
         PKI.get_or_init(|| {
-            let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-                .join(format!("ringcast-pki-{}", std::process::id()));
+            let tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+            // A process cannot remove its own at exit: remove those of earlier, finished runs.
+            for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
+                let name = entry.file_name();
+                let pid = name.to_str().and_then(|n| n.strip_prefix("ringcast-pki-"));
+                if pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+            let dir = tmp.join(format!("ringcast-pki-{}", std::process::id()));
             let pki = Pki::new(&dir);
             pki.ecdsa("ec", &["localhost"], (2020, 2099));
             pki
