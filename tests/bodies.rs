@@ -1,4 +1,5 @@
-//! Body strategies (memory, sendfile, splice, copy, auto) on both drivers: byte-exact bodies at
+//! Body strategies (memory, sendfile, splice, copy, auto) on both drivers, over plain HTTP and
+//! over TLS (where every strategy must give way to encryption in user space): byte-exact bodies at
 //! odd offsets, multipart ranges, a sparse file past 4 GiB, many concurrent transfers of one
 //! file, truncation while sending, changed files in the cache, cold (uncached) files, and small
 //! responses to a client that stops reading.
@@ -9,7 +10,7 @@ use std::io::{BufReader, Read, Write};
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use common::{pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS};
+use common::{pseudo_random, read_response, request, sha256, Fixture, Server, SETUPS};
 
 const STRATEGIES: [&str; 5] = ["auto", "memory", "sendfile", "splice", "copy"];
 
@@ -32,10 +33,10 @@ fn fixture() -> (Fixture, Vec<(String, Vec<u8>)>) {
 #[test]
 fn every_strategy_sends_exact_bytes() {
     let (fx, files) = fixture();
-    for driver in DRIVERS {
+    for setup in SETUPS {
         for strategy in STRATEGIES {
-            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
-            let what = format!("{driver}/{strategy}");
+            let srv = Server::start(&fx.dir, setup, &["--body-strategy", strategy]);
+            let what = format!("{setup}/{strategy}");
             for (name, data) in &files {
                 let r = srv.get(&format!("/{name}"), &[]);
                 assert_eq!(r.status, 200, "{what} {name}");
@@ -101,10 +102,10 @@ fn sparse_file_past_four_gib() {
     let at = (4u64 << 30) - (1 << 20); // straddles the 4 GiB boundary
     f.write_all_at(&marker, at).unwrap();
     drop(f);
-    for driver in DRIVERS {
+    for setup in SETUPS {
         for strategy in STRATEGIES {
-            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
-            let what = format!("{driver}/{strategy}");
+            let srv = Server::start(&fx.dir, setup, &["--body-strategy", strategy]);
+            let what = format!("{setup}/{strategy}");
             let h = srv.exchange(request("HEAD", "/sparse.bin", &[]).as_bytes());
             assert_eq!(h.content_length(), Some(size), "{what}");
             let (a, b) = (at + 3, at + (2 << 20) - 2);
@@ -124,15 +125,17 @@ fn many_concurrent_transfers_of_one_file() {
     let (fx, files) = fixture();
     let (name, data) = files[5].clone();
     let want = sha256(&data);
-    for driver in DRIVERS {
+    for setup in SETUPS {
         for strategy in STRATEGIES {
-            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
-            let addr = srv.addr;
-            let handles: Vec<_> = (0..16)
+            let srv = Server::start(&fx.dir, setup, &["--body-strategy", strategy]);
+            let client = srv.client();
+            // Fewer clients over TLS, where both ends encrypt every byte (CI has two cores).
+            let clients = if setup.is_tls() { 6 } else { 16 };
+            let handles: Vec<_> = (0..clients)
                 .map(|_| {
-                    let name = name.clone();
+                    let (name, client) = (name.clone(), client.clone());
                     std::thread::spawn(move || {
-                        let mut s = std::net::TcpStream::connect(addr).unwrap();
+                        let mut s = client.connect();
                         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
                         let mut digests = Vec::new();
                         let mut reader = BufReader::new(s.try_clone().unwrap());
@@ -147,7 +150,7 @@ fn many_concurrent_transfers_of_one_file() {
                 .collect();
             for h in handles {
                 for d in h.join().unwrap() {
-                    assert_eq!(d, want, "{driver}/{strategy}");
+                    assert_eq!(d, want, "{setup}/{strategy}");
                 }
             }
         }
@@ -156,14 +159,14 @@ fn many_concurrent_transfers_of_one_file() {
 
 #[test]
 fn truncation_while_sending_closes_cleanly() {
-    for driver in DRIVERS {
+    let data = pseudo_random(32 << 20, 3);
+    for setup in SETUPS {
         for strategy in STRATEGIES {
             let fx = Fixture::new("trunc");
-            let data = pseudo_random(32 << 20, 3);
             let path = fx.file("big.bin", &data);
             fx.file("hello.txt", b"hello\n");
-            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
-            let what = format!("{driver}/{strategy}");
+            let srv = Server::start(&fx.dir, setup, &["--body-strategy", strategy]);
+            let what = format!("{setup}/{strategy}");
             let mut s = srv.connect();
             s.write_all(request("GET", "/big.bin", &[]).as_bytes()).unwrap();
             let mut first = vec![0u8; 64 * 1024];
@@ -185,10 +188,10 @@ fn truncation_while_sending_closes_cleanly() {
 fn cached_files_are_revalidated() {
     let fx = Fixture::new("revalidate");
     fx.file("a.txt", b"first version\n");
-    for driver in DRIVERS {
+    for setup in SETUPS {
         std::fs::write(fx.dir.join("a.txt"), b"first version\n").unwrap();
         let srv =
-            Server::start(&fx.dir, driver, &["--file-cache-revalidate", "50ms", "--workers", "1"]);
+            Server::start(&fx.dir, setup, &["--file-cache-revalidate", "50ms", "--workers", "1"]);
         let r1 = srv.get("/a.txt", &[]);
         assert_eq!(r1.body, b"first version\n");
         // Replaced by rename (a new inode), as deploy tools do.
@@ -196,11 +199,11 @@ fn cached_files_are_revalidated() {
         std::fs::rename(fx.dir.join("a.tmp"), fx.dir.join("a.txt")).unwrap();
         std::thread::sleep(Duration::from_millis(120));
         let r2 = srv.get("/a.txt", &[]);
-        assert_eq!(r2.body, b"second, longer version\n", "{driver}");
+        assert_eq!(r2.body, b"second, longer version\n", "{setup}");
         assert_ne!(r1.header("etag"), r2.header("etag"));
         std::fs::remove_file(fx.dir.join("a.txt")).unwrap();
         std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(srv.get("/a.txt", &[]).status, 404, "{driver}: deleted file still served");
+        assert_eq!(srv.get("/a.txt", &[]).status, 404, "{setup}: deleted file still served");
     }
 }
 
@@ -209,7 +212,7 @@ fn cold_files_are_served_exactly() {
     let fx = Fixture::new("cold");
     let data = pseudo_random(12 << 20, 8);
     let path = fx.file("cold.bin", &data);
-    for driver in DRIVERS {
+    for setup in SETUPS {
         for strategy in ["auto", "sendfile"] {
             let evict = || {
                 let f = std::fs::File::open(&path).unwrap();
@@ -221,15 +224,15 @@ fn cold_files_are_served_exactly() {
                 assert_eq!(rc, 0);
             };
             evict();
-            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
+            let srv = Server::start(&fx.dir, setup, &["--body-strategy", strategy]);
             let r = srv.get("/cold.bin", &[]);
-            assert_eq!(sha256(&r.body), sha256(&data), "{driver}/{strategy}");
+            assert_eq!(sha256(&r.body), sha256(&data), "{setup}/{strategy}");
             // A cold range starting and ending off every chunk boundary.
             evict();
             let (a, b) = (1_234_567, 9_876_543);
             let r = srv.get("/cold.bin", &[("Range", &format!("bytes={a}-{b}"))]);
-            assert_eq!(r.status, 206, "{driver}/{strategy}");
-            assert_eq!(sha256(&r.body), sha256(&data[a..=b]), "{driver}/{strategy} range");
+            assert_eq!(r.status, 206, "{setup}/{strategy}");
+            assert_eq!(sha256(&r.body), sha256(&data[a..=b]), "{setup}/{strategy} range");
         }
     }
 }
@@ -246,29 +249,26 @@ fn small_responses_survive_a_full_socket() {
     fx.file("small.bin", &small);
     fx.file("larger.bin", &larger);
     const N: usize = 3000;
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let s = srv.connect();
         s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let mut writer = s.try_clone().unwrap();
-        let sending = std::thread::spawn(move || {
-            let mut all = String::new();
-            for i in 0..N {
-                let path = if i % 2 == 0 { "/small.bin" } else { "/larger.bin" };
-                all.push_str(&request("GET", path, &[]));
-            }
-            writer.write_all(all.as_bytes()).unwrap();
-        });
+        let mut all = String::new();
+        for i in 0..N {
+            let path = if i % 2 == 0 { "/small.bin" } else { "/larger.bin" };
+            all.push_str(&request("GET", path, &[]));
+        }
+        let sending = s.send_in_background(all.into_bytes());
         // Let the responses pile up until the server's sends stop short.
         std::thread::sleep(Duration::from_millis(300));
         let mut reader = BufReader::new(s);
         for i in 0..N {
             let r = read_response(&mut reader, false);
             let want = if i % 2 == 0 { &small } else { &larger };
-            assert_eq!(r.status, 200, "{driver} response {i}");
-            assert!(r.body == *want, "{driver} response {i}: body differs");
+            assert_eq!(r.status, 200, "{setup} response {i}");
+            assert!(r.body == *want, "{setup} response {i}: body differs");
         }
         sending.join().unwrap();
-        assert!(!srv.log().contains("panicked"), "{driver}");
+        assert!(!srv.log().contains("panicked"), "{setup}");
     }
 }

@@ -1,5 +1,5 @@
-//! Media semantics over raw TCP on both drivers: byte ranges and `multipart/byteranges`
-//! (RFC 9110 §14), `If-Range` (§13.1.5), conditional requests in the order of §13.2.2, media
+//! Media semantics over raw HTTP/1.1 on both drivers, over plain TCP and over TLS: byte ranges
+//! and `multipart/byteranges` (RFC 9110 §14), `If-Range` (§13.1.5), conditional requests in the order of §13.2.2, media
 //! types, `Cache-Control` rules, CORS and preflight, and precompressed `.br` / `.gz` variants;
 //! multipart and variant bodies on every body strategy.
 //!
@@ -15,7 +15,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use common::{
     multipart_parts, pseudo_random, read_response, request, sha256, Fixture, Response, Server,
-    DRIVERS,
+    SETUPS,
 };
 
 /// Modification time of every fixture file, and its HTTP-date forms (RFC 9110 §5.6.7).
@@ -163,13 +163,13 @@ fn single_ranges() {
         ("bytes=5000-,6000-7000", Unsatisfiable),
         ("bytes=99999999999999999999-", Unsatisfiable),
     ];
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         // §14.2: Range is a single field; two lines make an invalid value, which is ignored.
         let r = get(&srv, "/v.mp4", &[("Range", "bytes=0-1"), ("Range", "bytes=5-6")]);
-        check_range_answer(&r, &data, Want::Full, &format!("{driver} two Range lines"));
+        check_range_answer(&r, &data, Want::Full, &format!("{setup} two Range lines"));
         for &(range, want) in cases {
-            let what = format!("{driver} Range: {range}");
+            let what = format!("{setup} Range: {range}");
             let r = get(&srv, "/v.mp4", &[("Range", range)]);
             check_range_answer(&r, &data, want, &what);
             if !matches!(want, Want::Unsatisfiable) {
@@ -235,8 +235,8 @@ fn multiple_ranges() {
         ("bytes=0-499,-600", (0, 999)),
         ("bytes=0-9,9999-", (0, 9)),
     ];
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         for &(range, want) in multi {
             let r = get(&srv, "/v.mp4", &[("Range", range)]);
             assert_representation_fields(&r, range);
@@ -244,8 +244,8 @@ fn multiple_ranges() {
         }
         for &(range, (a, b)) in single {
             let r = get(&srv, "/v.mp4", &[("Range", range)]);
-            check_range_answer(&r, &data, Want::Part(a, b), &format!("{driver} {range}"));
-            assert_eq!(r.header("content-type"), Some("video/mp4"), "{driver} {range}");
+            check_range_answer(&r, &data, Want::Part(a, b), &format!("{setup} {range}"));
+            assert_eq!(r.header("content-type"), Some("video/mp4"), "{setup} {range}");
         }
         // A text type keeps its charset in each part.
         let r = get(&srv, "/probe.txt", &[("Range", "bytes=0-0,2-3")]);
@@ -263,59 +263,59 @@ fn many_ranges(n: usize) -> String {
 fn range_cap() {
     let (fx, data) = fixture();
     let up_to = |n: usize| (0..n).map(|i| (i * 2, i * 2)).collect::<Vec<_>>();
-    for driver in DRIVERS {
+    for setup in SETUPS {
         // The default cap: 64 range-specs honoured, a 65th makes the server ignore the field.
-        let srv = Server::start(&fx.dir, driver, &[]);
+        let srv = Server::start(&fx.dir, setup, &[]);
         let r = get(&srv, "/v.mp4", &[("Range", &many_ranges(64))]);
         check_multipart(&r, &data, "video/mp4", &up_to(64));
         let r = get(&srv, "/v.mp4", &[("Range", &many_ranges(65))]);
-        check_range_answer(&r, &data, Want::Full, &format!("{driver} 65 ranges"));
+        check_range_answer(&r, &data, Want::Full, &format!("{setup} 65 ranges"));
         drop(srv);
 
-        let srv = Server::start(&fx.dir, driver, &["--max-ranges", "3"]);
+        let srv = Server::start(&fx.dir, setup, &["--max-ranges", "3"]);
         let r = get(&srv, "/v.mp4", &[("Range", &many_ranges(3))]);
         check_multipart(&r, &data, "video/mp4", &up_to(3));
         let r = get(&srv, "/v.mp4", &[("Range", &many_ranges(4))]);
-        check_range_answer(&r, &data, Want::Full, &format!("{driver} 4 ranges, cap 3"));
+        check_range_answer(&r, &data, Want::Full, &format!("{setup} 4 ranges, cap 3"));
         // The cap counts range-specs as written, before coalescing.
         let r = get(&srv, "/v.mp4", &[("Range", "bytes=0-0,0-0,0-0,0-0")]);
-        check_range_answer(&r, &data, Want::Full, &format!("{driver} 4 equal ranges, cap 3"));
+        check_range_answer(&r, &data, Want::Full, &format!("{setup} 4 equal ranges, cap 3"));
         // Unsatisfiable specs count as well: past the cap there is no 416 either.
         let r = get(&srv, "/v.mp4", &[("Range", "bytes=2000-,3000-,4000-,5000-")]);
-        check_range_answer(&r, &data, Want::Full, &format!("{driver} 4 unsatisfiable, cap 3"));
+        check_range_answer(&r, &data, Want::Full, &format!("{setup} 4 unsatisfiable, cap 3"));
         drop(srv);
 
         // A cap of 0 turns ranges off, and the server says so (§14.3 `Accept-Ranges: none`).
-        let srv = Server::start(&fx.dir, driver, &["--max-ranges", "0"]);
+        let srv = Server::start(&fx.dir, setup, &["--max-ranges", "0"]);
         let r = get(&srv, "/v.mp4", &[("Range", "bytes=0-9")]);
-        check_range_answer(&r, &data, Want::Full, &format!("{driver} ranges off"));
-        assert_eq!(r.header("accept-ranges"), Some("none"), "{driver} ranges off");
+        check_range_answer(&r, &data, Want::Full, &format!("{setup} ranges off"));
+        assert_eq!(r.header("accept-ranges"), Some("none"), "{setup} ranges off");
     }
 }
 
 #[test]
 fn range_only_on_get() {
     let (fx, data) = fixture();
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         // §14.2: Range is ignored on HEAD: the 200 head, full length, no body.
         for range in ["bytes=0-9", "bytes=0-9,20-29", "bytes=5000-"] {
             let r = head(&srv, "/v.mp4", &[("Range", range)]);
-            assert_eq!(r.status, 200, "{driver} HEAD {range}");
-            assert_eq!(r.content_length(), Some(LEN as u64), "{driver} HEAD {range}");
-            assert_eq!(r.header("content-range"), None, "{driver} HEAD {range}");
-            assert_eq!(r.header("content-type"), Some("video/mp4"), "{driver} HEAD {range}");
+            assert_eq!(r.status, 200, "{setup} HEAD {range}");
+            assert_eq!(r.content_length(), Some(LEN as u64), "{setup} HEAD {range}");
+            assert_eq!(r.header("content-range"), None, "{setup} HEAD {range}");
+            assert_eq!(r.header("content-type"), Some("video/mp4"), "{setup} HEAD {range}");
             assert_representation_fields(&r, "HEAD");
         }
         // Other methods: 405 with Allow (§15.5.6), whatever the Range.
         let raw =
             "POST /v.mp4 HTTP/1.1\r\nHost: test\r\nRange: bytes=0-9\r\nContent-Length: 0\r\n\r\n";
         let r = with_probe(&srv, raw);
-        assert_eq!(r.status, 405, "{driver} POST");
-        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"), "{driver} POST");
+        assert_eq!(r.status, 405, "{setup} POST");
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"), "{setup} POST");
         // The full GET for comparison.
         let r = get(&srv, "/v.mp4", &[]);
-        check_range_answer(&r, &data, Want::Full, driver);
+        check_range_answer(&r, &data, Want::Full, &setup.to_string());
     }
 }
 
@@ -334,12 +334,12 @@ fn empty_file() {
         (Some("bytes=0-0,-5"), Full),
         (Some("bytes=x"), Full),
     ];
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         for &(range, want) in cases {
             let headers: Vec<(&str, &str)> = range.map(|r| ("Range", r)).into_iter().collect();
             let r = get(&srv, "/empty.bin", &headers);
-            check_range_answer(&r, b"", want, &format!("{driver} empty {range:?}"));
+            check_range_answer(&r, b"", want, &format!("{setup} empty {range:?}"));
         }
     }
 }
@@ -347,8 +347,8 @@ fn empty_file() {
 #[test]
 fn if_range() {
     let (fx, data) = fixture();
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let etag = etag_of(&srv, "/v.mp4", &[]);
         let weak = format!("W/{etag}");
         let pair = format!("{etag}, {etag}");
@@ -367,7 +367,7 @@ fn if_range() {
             ("garbage", false),
         ];
         for &(value, applies) in cases {
-            let what = format!("{driver} If-Range: {value}");
+            let what = format!("{setup} If-Range: {value}");
             let r = get(&srv, "/v.mp4", &[("Range", "bytes=10-19"), ("If-Range", value)]);
             let want = if applies { Want::Part(10, 19) } else { Want::Full };
             check_range_answer(&r, &data, want, &what);
@@ -438,8 +438,8 @@ fn conditional_requests() {
         (&[("If-Modified-Since", BEFORE), ("Range", "bytes=0-9")], 206),
         (&[("If-Match", "{E}"), ("Range", "bytes=5000-")], 416),
     ];
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let etag = etag_of(&srv, "/v.mp4", &[]);
         let weak = format!("W/{etag}");
         for &(fields, get_status) in cases {
@@ -449,7 +449,7 @@ fn conditional_requests() {
                 .collect();
             let fields: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
             for method in ["GET", "HEAD"] {
-                let what = format!("{driver} {method} {fields:?}");
+                let what = format!("{setup} {method} {fields:?}");
                 let r = with_probe(&srv, &request(method, "/v.mp4", &fields));
                 let want = match (method, get_status) {
                     ("HEAD", 206 | 416) => 200,
@@ -541,18 +541,18 @@ fn media_types() {
         "--mime",
         "foo=application/x-foo; v=1",
     ];
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         for (name, want) in &cases {
             for r in [get(&srv, &format!("/{name}"), &[]), head(&srv, &format!("/{name}"), &[])] {
-                assert_eq!(r.status, 200, "{driver} {name}");
-                assert_eq!(r.header("content-type"), Some(want.as_str()), "{driver} {name}");
+                assert_eq!(r.status, 200, "{setup} {name}");
+                assert_eq!(r.header("content-type"), Some(want.as_str()), "{setup} {name}");
             }
         }
         drop(srv);
         // `--mime EXT=TYPE` overrides, extends (text types get the charset), and a type with
         // parameters is used as given.
-        let srv = Server::start(&fx.dir, driver, &overrides);
+        let srv = Server::start(&fx.dir, setup, &overrides);
         let want = [
             ("a.mp4", "video/x-test"),
             ("B.MP4", "video/x-test"),
@@ -562,7 +562,7 @@ fn media_types() {
         ];
         for (name, ct) in want {
             let r = get(&srv, &format!("/{name}"), &[]);
-            assert_eq!(r.header("content-type"), Some(ct), "{driver} --mime {name}");
+            assert_eq!(r.header("content-type"), Some(ct), "{setup} --mime {name}");
         }
     }
 }
@@ -612,12 +612,12 @@ fn cache_control() {
         ),
         (&["--cache-control", "*=max-age=60"], fallback),
     ];
-    for driver in DRIVERS {
+    for setup in SETUPS {
         for (args, cases) in configs {
-            let srv = Server::start(&fx.dir, driver, args);
+            let srv = Server::start(&fx.dir, setup, args);
             for &(name, want) in cases {
                 let path = format!("/{name}");
-                let what = format!("{driver} {args:?} {name}");
+                let what = format!("{setup} {args:?} {name}");
                 let etag = etag_of(&srv, &path, &[]);
                 // The same Cache-Control on 200, HEAD, 206 and 304 (§15.4.5).
                 let answers = [
@@ -640,36 +640,36 @@ fn cache_control() {
 fn cors() {
     let (fx, data) = fixture();
     let origin = "https://player.example";
-    for driver in DRIVERS {
+    for setup in SETUPS {
         // Without --cors: no CORS fields; OPTIONS is answered with Allow.
-        let srv = Server::start(&fx.dir, driver, &[]);
+        let srv = Server::start(&fx.dir, setup, &[]);
         let r = get(&srv, "/v.mp4", &[("Origin", origin)]);
-        assert_eq!(r.header("access-control-allow-origin"), None, "{driver}");
-        assert_eq!(r.header("vary"), None, "{driver}");
+        assert_eq!(r.header("access-control-allow-origin"), None, "{setup}");
+        assert_eq!(r.header("vary"), None, "{setup}");
         let r = with_probe(&srv, &preflight("/v.mp4", origin));
-        assert_eq!(r.status, 204, "{driver}");
-        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"), "{driver}");
-        assert_eq!(r.header("access-control-allow-origin"), None, "{driver}");
+        assert_eq!(r.status, 204, "{setup}");
+        assert_eq!(r.header("allow"), Some("GET, HEAD, OPTIONS"), "{setup}");
+        assert_eq!(r.header("access-control-allow-origin"), None, "{setup}");
         drop(srv);
 
         // --cors '*': every origin, nothing varies.
-        let srv = Server::start(&fx.dir, driver, &["--cors", "*"]);
+        let srv = Server::start(&fx.dir, setup, &["--cors", "*"]);
         for headers in [vec![("Origin", origin)], vec![("Origin", "http://other.example")]] {
             let r = get(&srv, "/v.mp4", &headers);
-            assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{driver}");
-            assert_eq!(r.header("access-control-expose-headers"), Some(EXPOSE), "{driver}");
-            assert_eq!(r.header("vary"), None, "{driver}");
+            assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{setup}");
+            assert_eq!(r.header("access-control-expose-headers"), Some(EXPOSE), "{setup}");
+            assert_eq!(r.header("vary"), None, "{setup}");
             assert_eq!(r.body, data);
         }
         let r = with_probe(&srv, &preflight("/v.mp4", "http://other.example"));
         check_preflight(&r, Some("*"), None);
         let r = get(&srv, "/missing.ts", &[("Origin", origin)]);
-        assert_eq!(r.status, 404, "{driver}");
-        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{driver}");
+        assert_eq!(r.status, 404, "{setup}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{setup}");
         drop(srv);
 
         // --cors ORIGIN: that origin only, and every answer varies by Origin (§12.5.5).
-        let srv = Server::start(&fx.dir, driver, &["--cors", origin]);
+        let srv = Server::start(&fx.dir, setup, &["--cors", origin]);
         let etag = etag_of(&srv, "/v.mp4", &[]);
         let allowed = [
             get(&srv, "/v.mp4", &[("Origin", origin)]),
@@ -684,9 +684,9 @@ fn cors() {
             head(&srv, "/missing.ts", &[("Origin", origin)]),
         ];
         let statuses: Vec<u16> = allowed.iter().map(|r| r.status).collect();
-        assert_eq!(statuses, [200, 200, 206, 206, 304, 416, 412, 404, 404], "{driver}");
+        assert_eq!(statuses, [200, 200, 206, 206, 304, 416, 412, 404, 404], "{setup}");
         for r in &allowed {
-            let what = format!("{driver} {}", r.status);
+            let what = format!("{setup} {}", r.status);
             assert_eq!(r.header("access-control-allow-origin"), Some(origin), "{what}");
             assert_eq!(r.header("access-control-expose-headers"), Some(EXPOSE), "{what}");
             assert_eq!(r.header("vary"), Some("Origin"), "{what}");
@@ -694,10 +694,10 @@ fn cors() {
         }
         for headers in [vec![("Origin", "https://evil.example")], vec![]] {
             let r = get(&srv, "/v.mp4", &headers);
-            assert_eq!(r.status, 200, "{driver} {headers:?}");
-            assert_eq!(r.header("access-control-allow-origin"), None, "{driver} {headers:?}");
-            assert_eq!(r.header("access-control-expose-headers"), None, "{driver} {headers:?}");
-            assert_eq!(r.header("vary"), Some("Origin"), "{driver} {headers:?}");
+            assert_eq!(r.status, 200, "{setup} {headers:?}");
+            assert_eq!(r.header("access-control-allow-origin"), None, "{setup} {headers:?}");
+            assert_eq!(r.header("access-control-expose-headers"), None, "{setup} {headers:?}");
+            assert_eq!(r.header("vary"), Some("Origin"), "{setup} {headers:?}");
         }
         let r = with_probe(&srv, &preflight("/v.mp4", origin));
         check_preflight(&r, Some(origin), Some("Origin"));
@@ -705,9 +705,9 @@ fn cors() {
         check_preflight(&r, None, Some("Origin"));
         // A plain OPTIONS (no Access-Control-Request-Method) is not a preflight.
         let r = with_probe(&srv, &request("OPTIONS", "/v.mp4", &[("Origin", origin)]));
-        assert_eq!(r.status, 204, "{driver}");
-        assert_eq!(r.header("access-control-allow-methods"), None, "{driver}");
-        assert_eq!(r.header("access-control-allow-origin"), Some(origin), "{driver}");
+        assert_eq!(r.status, 204, "{setup}");
+        assert_eq!(r.header("access-control-allow-methods"), None, "{setup}");
+        assert_eq!(r.header("access-control-allow-origin"), Some(origin), "{setup}");
     }
 }
 
@@ -782,16 +782,16 @@ fn precompressed_variants() {
         // Refusing identity changes nothing when no coding is acceptable (§12.5.3).
         (Some("identity;q=0"), None),
     ];
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let etag_plain = etag_of(&srv, "/x.m3u8", &[]);
         let etag_gz = etag_of(&srv, "/x.m3u8", &[("Accept-Encoding", "gzip")]);
         let etag_br = etag_of(&srv, "/x.m3u8", &[("Accept-Encoding", "br")]);
-        assert_ne!(etag_plain, etag_gz, "{driver}");
-        assert_ne!(etag_plain, etag_br, "{driver}");
-        assert_ne!(etag_gz, etag_br, "{driver}: variants of equal length and mtime");
+        assert_ne!(etag_plain, etag_gz, "{setup}");
+        assert_ne!(etag_plain, etag_br, "{setup}");
+        assert_ne!(etag_gz, etag_br, "{setup}: variants of equal length and mtime");
         for &(accept, coding) in cases {
-            let what = format!("{driver} Accept-Encoding: {accept:?}");
+            let what = format!("{setup} Accept-Encoding: {accept:?}");
             let headers: Vec<(&str, &str)> =
                 accept.map(|a| ("Accept-Encoding", a)).into_iter().collect();
             let (body, etag) = match coding {
@@ -839,39 +839,39 @@ fn precompressed_variants() {
         // Only a .gz: br alone gets the file as it is.
         let r = get(&srv, "/g.vtt", &[("Accept-Encoding", "br")]);
         assert_eq!((r.header("content-encoding"), r.body.as_slice()), (None, &b"WEBVTT\n"[..]));
-        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{driver}");
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{setup}");
         let r = get(&srv, "/g.vtt", &[("Accept-Encoding", "br, gzip")]);
-        assert_eq!((r.header("content-encoding"), &r.body), (Some("gzip"), &gz), "{driver}");
-        assert_eq!(r.header("content-type"), Some("text/vtt; charset=utf-8"), "{driver}");
+        assert_eq!((r.header("content-encoding"), &r.body), (Some("gzip"), &gz), "{setup}");
+        assert_eq!(r.header("content-type"), Some("text/vtt; charset=utf-8"), "{setup}");
         // A variant older than its file is not used.
         let r = get(&srv, "/live.m3u8", &[("Accept-Encoding", "gzip")]);
-        assert_eq!((r.header("content-encoding"), &r.body), (None, &plain), "{driver} stale");
-        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{driver} stale");
+        assert_eq!((r.header("content-encoding"), &r.body), (None, &plain), "{setup} stale");
+        assert_eq!(r.header("vary"), Some("Accept-Encoding"), "{setup} stale");
         // Media is not precompressible: no variant, no Vary.
         let r = get(&srv, "/v.mp4", &[("Accept-Encoding", "gzip")]);
-        assert_eq!((r.header("content-encoding"), &r.body), (None, &plain), "{driver}");
-        assert_eq!(r.header("vary"), None, "{driver}");
+        assert_eq!((r.header("content-encoding"), &r.body), (None, &plain), "{setup}");
+        assert_eq!(r.header("vary"), None, "{setup}");
         // The variant itself is an ordinary file.
         let r = get(&srv, "/x.m3u8.gz", &[]);
-        assert_eq!((r.header("content-encoding"), &r.body), (None, &gz), "{driver}");
-        assert_eq!(r.header("content-type"), Some("application/gzip"), "{driver}");
+        assert_eq!((r.header("content-encoding"), &r.body), (None, &gz), "{setup}");
+        assert_eq!(r.header("content-type"), Some("application/gzip"), "{setup}");
         drop(srv);
 
         // With CORS for one origin too, both reasons to vary are listed.
-        let srv = Server::start(&fx.dir, driver, &["--cors", "https://player.example"]);
+        let srv = Server::start(&fx.dir, setup, &["--cors", "https://player.example"]);
         let r = get(&srv, "/x.m3u8", &[("Accept-Encoding", "gzip")]);
         let vary: Vec<&str> = r.header("vary").unwrap().split(", ").collect();
         assert!(vary.contains(&"Accept-Encoding") && vary.contains(&"Origin"), "{vary:?}");
         drop(srv);
 
         // --no-precompressed: always the file itself, nothing varies.
-        let srv = Server::start(&fx.dir, driver, &["--no-precompressed"]);
+        let srv = Server::start(&fx.dir, setup, &["--no-precompressed"]);
         for accept in ["gzip", "br", "*"] {
             let r = get(&srv, "/x.m3u8", &[("Accept-Encoding", accept)]);
-            assert_eq!(r.header("content-encoding"), None, "{driver} {accept}");
-            assert_eq!(r.header("vary"), None, "{driver} {accept}");
-            assert_eq!(r.header("etag"), Some(etag_plain.as_str()), "{driver} {accept}");
-            assert_eq!(r.body, plain, "{driver} {accept}");
+            assert_eq!(r.header("content-encoding"), None, "{setup} {accept}");
+            assert_eq!(r.header("vary"), None, "{setup} {accept}");
+            assert_eq!(r.header("etag"), Some(etag_plain.as_str()), "{setup} {accept}");
+            assert_eq!(r.body, plain, "{setup} {accept}");
         }
     }
 }
@@ -886,17 +886,17 @@ fn future_modification_time() {
     let date = |r: &Response, name: &str| {
         httpdate::parse_http_date(r.header(name).unwrap_or_else(|| panic!("{name}"))).unwrap()
     };
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         // RFC 9110 §8.8.2.1: Last-Modified is never later than Date.
         for r in [get(&srv, "/future.mp4", &[]), head(&srv, "/future.mp4", &[])] {
-            assert_eq!(r.status, 200, "{driver}");
-            assert!(date(&r, "last-modified") <= date(&r, "date"), "{driver}: {}", r.raw_head);
+            assert_eq!(r.status, 200, "{setup}");
+            assert!(date(&r, "last-modified") <= date(&r, "date"), "{setup}: {}", r.raw_head);
         }
         let etag = etag_of(&srv, "/future.mp4", &[]);
         let r = get(&srv, "/future.mp4", &[("If-None-Match", &etag)]);
-        assert_eq!(r.status, 304, "{driver}");
-        assert!(date(&r, "last-modified") <= date(&r, "date"), "{driver}: {}", r.raw_head);
+        assert_eq!(r.status, 304, "{setup}");
+        assert!(date(&r, "last-modified") <= date(&r, "date"), "{setup}: {}", r.raw_head);
     }
 }
 
@@ -907,10 +907,10 @@ fn parts_on_every_body_strategy() {
     file(&fx, "x.m3u8", b"#EXTM3U\n");
     file(&fx, "x.m3u8.gz", &gz);
     let m3u8 = "application/vnd.apple.mpegurl; charset=utf-8";
-    for driver in DRIVERS {
+    for setup in SETUPS {
         for strategy in ["auto", "memory", "sendfile", "splice", "copy"] {
-            let srv = Server::start(&fx.dir, driver, &["--body-strategy", strategy]);
-            let what = format!("{driver}/{strategy}");
+            let srv = Server::start(&fx.dir, setup, &["--body-strategy", strategy]);
+            let what = format!("{setup}/{strategy}");
             let r = get(&srv, "/v.mp4", &[("Range", "bytes=-7,1-1,100-199,150-300")]);
             check_multipart(&r, &data, "video/mp4", &[(993, 999), (1, 1), (100, 300)]);
             let r = get(&srv, "/v.mp4", &[("Range", "bytes=333-665")]);

@@ -1,5 +1,7 @@
 //! Operating ringcast: metrics, the access log, the configuration file and a zero-downtime
-//! restart, each checked against the real binary.
+//! restart, each checked against the real binary. The access log is checked over plain HTTP and
+//! TLS; the metrics listener is plain HTTP by design, and the other checks are about the
+//! process (configuration, a plain listener handed over on restart), not the transport.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS};
+use common::{pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS, SETUPS};
 
 /// The metrics address the server logged at start-up.
 fn metrics_addr(srv: &Server) -> SocketAddr {
@@ -83,6 +85,8 @@ fn get(m: &BTreeMap<String, u64>, key: &str) -> u64 {
     matching.iter().sum()
 }
 
+/// Plain HTTP: `ringcast_sent_bytes_total` is compared with the bytes of plain responses, and
+/// the body-strategy counts are those of the plain path.
 #[test]
 fn metrics_count_a_known_sequence() {
     let fx = Fixture::new("metrics");
@@ -232,13 +236,13 @@ fn access_log_has_one_line_per_request() {
     let fx = Fixture::new("access");
     fx.file("hello.txt", b"hello\n");
     let logs = Fixture::new("access-logs");
-    for driver in DRIVERS {
+    for setup in SETUPS {
         for format in ["combined", "json"] {
-            let path = logs.dir.join(format!("{driver}-{format}.log"));
+            let path = logs.dir.join(format!("{}-{}-{format}.log", setup.driver, setup.is_tls()));
             let path_arg = path.to_str().unwrap();
             let mut srv = Server::start(
                 &fx.dir,
-                driver,
+                setup,
                 &["--access-log", path_arg, "--log-format", format, "--workers", "2"],
             );
             let ua = [("User-Agent", "probe/1.0 \"quoted\""), ("Referer", "http://ref.example/")];
@@ -248,7 +252,7 @@ fn access_log_has_one_line_per_request() {
             assert_eq!(srv.get("/hello.txt", &[("Range", "bytes=1-2")]).status, 206);
             // Flushed within a second, without stopping the server.
             let lines = wait_lines(&path, 4);
-            assert_eq!(lines.len(), 4, "{driver} {format}: {lines:?}");
+            assert_eq!(lines.len(), 4, "{setup} {format}: {lines:?}");
             let mut lines = lines;
             lines.sort_by_key(|l| (l.contains("HEAD"), l.contains("nope"), l.contains("206")));
             let fields: [&[&str]; 4] = match format {
@@ -275,7 +279,7 @@ fn access_log_has_one_line_per_request() {
             };
             for (line, want) in lines.iter().zip(fields) {
                 for part in want {
-                    assert!(line.contains(part), "{driver} {format}: {part:?} not in {line}");
+                    assert!(line.contains(part), "{setup} {format}: {part:?} not in {line}");
                 }
                 if format == "json" {
                     assert!(line.starts_with("{\"time\":\"") && line.ends_with('}'), "{line}");
@@ -283,7 +287,7 @@ fn access_log_has_one_line_per_request() {
             }
 
             // Rotation: rename, SIGUSR1, and the next line goes to a new file of the old name.
-            let rotated = logs.dir.join(format!("{driver}-{format}.log.1"));
+            let rotated = path.with_extension("log.1");
             std::fs::rename(&path, &rotated).unwrap();
             let pid = srv.child.id().to_string();
             assert!(Command::new("kill").args(["-USR1", &pid]).status().unwrap().success());
@@ -295,13 +299,14 @@ fn access_log_has_one_line_per_request() {
             // The last line is written at shutdown at the latest.
             assert!(srv.terminate().success());
             let fresh = std::fs::read_to_string(&path).unwrap();
-            assert_eq!(fresh.lines().count(), 1, "{driver} {format}: {fresh}");
+            assert_eq!(fresh.lines().count(), 1, "{setup} {format}: {fresh}");
             assert_eq!(std::fs::read_to_string(&rotated).unwrap().lines().count(), 4);
-            assert!(srv.log().contains("access log reopened"), "{driver} {format}");
+            assert!(srv.log().contains("access log reopened"), "{setup} {format}");
         }
     }
 }
 
+/// One plain server: the access log over TLS is checked by access_log_has_one_line_per_request.
 #[test]
 fn access_log_off_by_default_and_stdout() {
     let fx = Fixture::new("access-stdout");
@@ -318,6 +323,7 @@ fn ringcast(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_ringcast")).args(args).output().unwrap()
 }
 
+/// Plain HTTP: configuration-file handling, the same whatever the transport.
 #[test]
 fn config_file_precedence_and_errors() {
     let fx = Fixture::new("config");

@@ -1,5 +1,5 @@
-//! Core behaviour over real sockets against the real binary, on both drivers: static files,
-//! directories, paths, keep-alive and pipelining, bad input.
+//! Core behaviour over real sockets against the real binary, on both drivers, over plain HTTP
+//! and over TLS: static files, directories, paths, keep-alive and pipelining, bad input.
 
 mod common;
 
@@ -8,7 +8,8 @@ use std::os::unix::fs::symlink;
 use std::process::Command;
 
 use common::{
-    closed_by_server, pseudo_random, read_response, request, sha256, Fixture, Server, DRIVERS,
+    closed_by_server, each_setup_in_parallel, pseudo_random, read_response, request, sha256,
+    Fixture, Server, Transport, SETUPS,
 };
 
 fn fixture() -> Fixture {
@@ -31,10 +32,10 @@ fn fixture() -> Fixture {
 #[test]
 fn get_and_head_of_files() {
     let fx = fixture();
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let r = srv.get("/hello.txt", &[]);
-        assert_eq!(r.status_line, "HTTP/1.1 200 OK", "{driver}");
+        assert_eq!(r.status_line, "HTTP/1.1 200 OK", "{setup}");
         assert_eq!(r.body, b"hello, ringcast\n");
         assert_eq!(r.header("content-length"), Some("16"));
         assert_eq!(r.header("content-type"), Some("text/plain; charset=utf-8"));
@@ -72,10 +73,10 @@ fn get_and_head_of_files() {
 #[test]
 fn directories() {
     let fx = fixture();
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let r = srv.get("/dir?x=1", &[]);
-        assert_eq!(r.status, 301, "{driver}");
+        assert_eq!(r.status, 301, "{setup}");
         assert_eq!(r.header("location"), Some("/dir/?x=1"));
         assert_eq!(r.content_length(), Some(r.body.len() as u64));
         let r = srv.get("/dir/", &[]);
@@ -91,8 +92,8 @@ fn directories() {
 #[test]
 fn paths_stay_inside_the_root() {
     let fx = fixture();
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let cases: &[(&str, u16)] = &[
             ("/caf%C3%A9%20%F0%9F%8E%AC.txt", 200),
             ("//hello.txt", 200),
@@ -117,15 +118,17 @@ fn paths_stay_inside_the_root() {
         ];
         for &(path, want) in cases {
             let r = srv.get(path, &[]);
-            assert_eq!(r.status, want, "{driver} {path}");
-            assert!(!r.body_text().contains("root:"), "{driver} {path} leaked /etc/passwd");
+            assert_eq!(r.status, want, "{setup} {path}");
+            assert!(!r.body_text().contains("root:"), "{setup} {path} leaked /etc/passwd");
         }
         // Absolute-form target (RFC 9112 §3.2.2).
         let r = srv.exchange(b"GET http://test/hello.txt HTTP/1.1\r\nHost: test\r\n\r\n");
         assert_eq!(r.status, 200);
     }
-    let srv = Server::start(&fx.dir, "uring", &["--serve-dotfiles"]);
-    assert_eq!(srv.get("/.secret", &[]).status, 200);
+    for setup in SETUPS.into_iter().filter(|s| s.driver == "uring") {
+        let srv = Server::start(&fx.dir, setup, &["--serve-dotfiles"]);
+        assert_eq!(srv.get("/.secret", &[]).status, 200, "{setup}");
+    }
 }
 
 #[test]
@@ -133,8 +136,8 @@ fn methods_and_bad_input() {
     let fx = fixture();
     let long_target = format!("/{}", "a".repeat(9000));
     let big_field = "b".repeat(17_000);
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let cases: Vec<(Vec<u8>, u16, bool)> = vec![
             // (request, status, connection closes)
             (b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".to_vec(), 405, false),
@@ -171,7 +174,7 @@ fn methods_and_bad_input() {
             let mut reader = BufReader::new(s.try_clone().unwrap());
             let r = read_response(&mut reader, false);
             let shown = String::from_utf8_lossy(&raw[..raw.len().min(60)]).into_owned();
-            assert_eq!(r.status, want, "{driver} {shown:?}");
+            assert_eq!(r.status, want, "{setup} {shown:?}");
             assert_eq!(r.content_length(), Some(r.body.len() as u64), "{shown:?}");
             assert!(!r.body.is_empty(), "error responses carry a short body");
             if want == 405 {
@@ -179,7 +182,7 @@ fn methods_and_bad_input() {
             }
             if closes {
                 assert_eq!(r.header("connection"), Some("close"), "{shown:?}");
-                assert!(closed_by_server(reader.get_mut()), "{driver} {shown:?} not closed");
+                assert!(closed_by_server(reader.get_mut()), "{setup} {shown:?} not closed");
             } else {
                 // The connection stays usable.
                 s.write_all(request("GET", "/hello.txt", &[]).as_bytes()).unwrap();
@@ -196,8 +199,8 @@ fn methods_and_bad_input() {
 #[test]
 fn keep_alive_pipelining_and_bodies() {
     let fx = fixture();
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         // Three pipelined requests in one write, one of them a GET with a body to skip.
         let mut s = srv.connect();
         let mut raw = request("GET", "/hello.txt", &[]);
@@ -213,7 +216,7 @@ fn keep_alive_pipelining_and_bodies() {
                 (r.status, r.body.len())
             })
             .collect();
-        assert_eq!(statuses, vec![(200, 16), (200, 34), (200, 0), (200, 0)], "{driver}");
+        assert_eq!(statuses, vec![(200, 16), (200, 34), (200, 0), (200, 0)], "{setup}");
 
         // A request split across many writes.
         for chunk in request("GET", "/hello.txt", &[]).as_bytes().chunks(3) {
@@ -267,9 +270,9 @@ fn keep_alive_pipelining_and_bodies() {
 fn slow_clients_are_cut_off() {
     let fx = fixture();
     fx.file("large.bin", &pseudo_random(32 << 20, 3));
-    for driver in DRIVERS {
+    each_setup_in_parallel(|setup| {
         let srv =
-            Server::start(&fx.dir, driver, &["--header-timeout", "1s", "--send-timeout", "1s"]);
+            Server::start(&fx.dir, setup, &["--header-timeout", "1s", "--send-timeout", "1s"]);
         // A head trickled one byte at a time is cut off by the head timer: data does not
         // reset it.
         let mut s = srv.connect();
@@ -285,12 +288,14 @@ fn slow_clients_are_cut_off() {
             s.set_nonblocking(true).unwrap();
             let got = s.read(&mut probe);
             s.set_nonblocking(false).unwrap();
-            if got.is_ok() {
+            // Anything but "nothing yet" is the server acting: a 408, a close (over TLS also an
+            // EOF without close_notify) or a reset.
+            if !matches!(&got, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock) {
                 cut = true;
                 break;
             }
         }
-        assert!(cut, "{driver}: a byte-a-time head was never cut off");
+        assert!(cut, "{setup}: a byte-a-time head was never cut off");
 
         // A client that stops reading is cut off after the send timeout.
         let mut s = srv.connect();
@@ -304,10 +309,31 @@ fn slow_clients_are_cut_off() {
                 Ok(n) => total += n,
             }
         }
-        assert!(total < 32 << 20, "{driver}: a stalled reader still got the whole file");
+        assert!(total < 32 << 20, "{setup}: a stalled reader still got the whole file");
         // The server is still healthy.
         assert_eq!(srv.get("/hello.txt", &[]).status, 200);
-    }
+    });
+}
+
+/// An idle keep-alive connection is closed by the server once the keep-alive timeout passes
+/// (RFC 9112 §9.8), over TLS with close_notify or EOF; one that sends its next request in time
+/// is answered, and the same connection is then closed when it idles in turn.
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let fx = fixture();
+    each_setup_in_parallel(|setup| {
+        let srv = Server::start(&fx.dir, setup, &["--keepalive-timeout", "1s"]);
+        let mut s = srv.connect();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        for _ in 0..2 {
+            s.write_all(request("GET", "/hello.txt", &[]).as_bytes()).unwrap();
+            let r = read_response(&mut reader, false);
+            assert_eq!((r.status, r.body.as_slice()), (200, &b"hello, ringcast\n"[..]), "{setup}");
+            assert_eq!(r.header("connection"), None, "{setup}: keep-alive is the default");
+        }
+        assert!(closed_by_server(&mut reader), "{setup}: an idle connection was kept open");
+        assert_eq!(srv.get("/hello.txt", &[]).status, 200, "{setup}: still serving");
+    });
 }
 
 /// Request lines on the wire (RFC 9112 §3, §2.3): a space inside the target or a misspelt
@@ -316,8 +342,8 @@ fn slow_clients_are_cut_off() {
 #[test]
 fn malformed_request_lines() {
     let fx = fixture();
-    for driver in DRIVERS {
-        let srv = Server::start(&fx.dir, driver, &[]);
+    for setup in SETUPS {
+        let srv = Server::start(&fx.dir, setup, &[]);
         let cases: &[(&str, u16)] = &[
             ("GET /hello.txt b HTTP/1.1", 400),
             ("GET /hello b.txt HTTP/1.1", 400),
@@ -335,13 +361,13 @@ fn malformed_request_lines() {
             s.write_all(raw.as_bytes()).unwrap();
             let mut reader = BufReader::new(s.try_clone().unwrap());
             let r = read_response(&mut reader, false);
-            assert_eq!(r.status, *want, "{driver} {line:?}");
-            assert!(r.status_line.starts_with("HTTP/1.1 "), "{driver} {line:?}: {}", r.status_line);
+            assert_eq!(r.status, *want, "{setup} {line:?}");
+            assert!(r.status_line.starts_with("HTTP/1.1 "), "{setup} {line:?}: {}", r.status_line);
             if *want == 200 {
-                assert_eq!(r.body, fx.read("hello.txt"), "{driver} {line:?}");
+                assert_eq!(r.body, fx.read("hello.txt"), "{setup} {line:?}");
             } else {
-                assert_eq!(r.header("connection"), Some("close"), "{driver} {line:?}");
-                assert!(closed_by_server(reader.get_mut()), "{driver} {line:?} not closed");
+                assert_eq!(r.header("connection"), Some("close"), "{setup} {line:?}");
+                assert!(closed_by_server(reader.get_mut()), "{setup} {line:?} not closed");
             }
         }
     }
@@ -380,6 +406,20 @@ fn worker_tid(pid: u32) -> u32 {
 /// no per-task I/O accounting.
 #[test]
 fn cold_file_is_read_off_the_worker_thread() {
+    cold_file_check(Transport::Plain);
+}
+
+/// The same over TLS. A body sent over TLS is `pread` into the worker's buffer and encrypted
+/// there (docs/architecture.md, "TLS", "Send"): a cold file is read from storage by the worker
+/// thread itself, which stalls every connection of its core while the disk answers.
+#[test]
+#[ignore = "server: over TLS a cold file is read by the worker thread (no cold-read hand-off)"]
+fn cold_file_over_tls_is_read_off_the_worker_thread() {
+    cold_file_check(Transport::Tls);
+}
+
+fn cold_file_check(transport: Transport) {
+    let name = "cold_file_check";
     const LEN: usize = 24 << 20;
     let fx = Fixture::new("cold");
     let data = pseudo_random(LEN, 11);
@@ -388,15 +428,15 @@ fn cold_file_is_read_off_the_worker_thread() {
     let fs = Command::new("stat").args(["-f", "-c", "%T"]).arg(&path).output().unwrap();
     let fs = String::from_utf8_lossy(&fs.stdout).trim().to_string();
     if fs == "tmpfs" || fs == "ramfs" {
-        eprintln!("SKIPPED cold_file_is_read_off_the_worker_thread: {fs} cannot evict pages");
+        eprintln!("SKIPPED {name}: {fs} cannot evict pages");
         return;
     }
     if std::fs::metadata("/proc/self/io").is_err() {
-        eprintln!("SKIPPED cold_file_is_read_off_the_worker_thread: no per-task I/O accounting");
+        eprintln!("SKIPPED {name}: no per-task I/O accounting");
         return;
     }
     let want = sha256(&data);
-    for driver in DRIVERS {
+    for driver in SETUPS.into_iter().filter(|s| s.transport == transport) {
         let srv = Server::start(&fx.dir, driver, &["--workers", "1"]);
         let pid = srv.child.id();
         let worker = worker_tid(pid);
@@ -419,7 +459,7 @@ fn cold_file_is_read_off_the_worker_thread() {
         let by_worker = storage_read_bytes(&worker_io) - worker_before;
         if process < (LEN / 2) as u64 {
             eprintln!(
-                "SKIPPED cold_file_is_read_off_the_worker_thread ({driver}): only {process} bytes \
+                "SKIPPED {name} ({driver}): only {process} bytes \
                  read from storage for a {LEN}-byte file that should have been cold ({fs})"
             );
             continue;

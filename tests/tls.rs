@@ -1,7 +1,6 @@
 //! HTTPS end to end: the real binary with `--tls-listen`, spoken to by curl, `openssl s_client`
 //! and a rustls client, on both drivers. Certificates (a test CA, ECDSA and RSA leaves) are
 //! made at test time with rcgen and the openssl CLI.
-#![allow(deprecated, reason = "ring's provider, as the server uses")]
 
 mod common;
 
@@ -9,115 +8,50 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
-use common::{closed_by_server, read_response, request, sha256, Fixture, Server, DRIVERS};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
+use common::{closed_by_server, read_response, request, sha256, Fixture, Pki, Server, DRIVERS};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConnection, StreamOwned};
 
 /// Size of the large file: big enough for many records, turns and a full socket buffer.
 const BIG: usize = 64 * 1024 * 1024;
 
-/// A test CA and leaf certificates signed by it, as files.
-struct Pki {
-    dir: PathBuf,
-    ca_der: CertificateDer<'static>,
+/// The test CA and the leaves these tests serve: ECDSA pairs `ec` and `ec2` for `localhost`
+/// and `a.test`, an `expired` one, and an RSA leaf `rsa` for `b.test`.
+fn make_pki(dir: &Path) -> Pki {
+    let pki = Pki::new(dir);
+    pki.ecdsa("ec", &["localhost", "a.test"], (2020, 2099));
+    pki.ecdsa("ec2", &["localhost", "a.test"], (2020, 2099));
+    pki.ecdsa("expired", &["localhost"], (2000, 2001));
+    rsa(&pki, "rsa", "b.test");
+    pki
 }
 
-impl Pki {
-    fn new(dir: &Path) -> Pki {
-        std::fs::create_dir_all(dir).unwrap();
-        let ca_key = rcgen::KeyPair::generate().unwrap();
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.distinguished_name.push(rcgen::DnType::CommonName, "ringcast test CA");
-        let ca = params.self_signed(&ca_key).unwrap();
-        std::fs::write(dir.join("ca.crt"), ca.pem()).unwrap();
-        std::fs::write(dir.join("ca.key"), ca_key.serialize_pem()).unwrap();
-        let pki = Pki { dir: dir.to_path_buf(), ca_der: ca.der().clone() };
-        let issuer = (ca, ca_key);
-        pki.ecdsa("ec", &["localhost", "a.test"], (2020, 2099), &issuer);
-        pki.ecdsa("ec2", &["localhost", "a.test"], (2020, 2099), &issuer);
-        pki.ecdsa("expired", &["localhost"], (2000, 2001), &issuer);
-        pki.rsa("rsa", "b.test");
-        pki
-    }
-
-    fn ecdsa(
-        &self,
-        name: &str,
-        names: &[&str],
-        years: (i32, i32),
-        issuer: &(rcgen::Certificate, rcgen::KeyPair),
-    ) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params.not_before = rcgen::date_time_ymd(years.0, 1, 1);
-        params.not_after = rcgen::date_time_ymd(years.1, 1, 1);
-        let cert = params.signed_by(&key, &issuer.0, &issuer.1).unwrap();
-        std::fs::write(self.crt(name), cert.pem()).unwrap();
-        std::fs::write(self.key(name), key.serialize_pem()).unwrap();
-    }
-
-    /// An RSA leaf from the openssl CLI (ring cannot generate RSA keys), signed by the CA.
-    fn rsa(&self, name: &str, dns: &str) {
-        let csr = self.dir.join(format!("{name}.csr"));
-        let ext = self.dir.join(format!("{name}.ext"));
-        std::fs::write(&ext, format!("subjectAltName=DNS:{dns}\n")).unwrap();
-        run(Command::new("openssl")
-            .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj"])
-            .arg(format!("/CN={dns}"))
-            .arg("-keyout")
-            .arg(self.key(name))
-            .arg("-out")
-            .arg(&csr));
-        run(Command::new("openssl")
-            .args(["x509", "-req", "-days", "30", "-in"])
-            .arg(&csr)
-            .arg("-CA")
-            .arg(self.dir.join("ca.crt"))
-            .arg("-CAkey")
-            .arg(self.dir.join("ca.key"))
-            .arg("-CAcreateserial")
-            .arg("-extfile")
-            .arg(&ext)
-            .arg("-out")
-            .arg(self.crt(name)));
-    }
-
-    fn crt(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.crt"))
-    }
-
-    fn key(&self, name: &str) -> PathBuf {
-        self.dir.join(format!("{name}.key"))
-    }
-
-    fn ca(&self) -> String {
-        self.dir.join("ca.crt").display().to_string()
-    }
-
-    /// The leaf certificate's DER.
-    fn leaf_der(&self, name: &str) -> Vec<u8> {
-        use rustls::pki_types::pem::PemObject;
-        CertificateDer::pem_file_iter(self.crt(name)).unwrap().next().unwrap().unwrap().to_vec()
-    }
-
-    fn client_config(&self) -> Arc<ClientConfig> {
-        let mut roots = RootCertStore::empty();
-        roots.add(self.ca_der.clone()).unwrap();
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Arc::new(config)
-    }
+/// An RSA leaf from the openssl CLI (ring cannot generate RSA keys), signed by the CA.
+fn rsa(pki: &Pki, name: &str, dns: &str) {
+    let csr = pki.dir.join(format!("{name}.csr"));
+    let ext = pki.dir.join(format!("{name}.ext"));
+    std::fs::write(&ext, format!("subjectAltName=DNS:{dns}\n")).unwrap();
+    run(Command::new("openssl")
+        .args(["req", "-new", "-newkey", "rsa:2048", "-nodes", "-subj"])
+        .arg(format!("/CN={dns}"))
+        .arg("-keyout")
+        .arg(pki.key(name))
+        .arg("-out")
+        .arg(&csr));
+    run(Command::new("openssl")
+        .args(["x509", "-req", "-days", "30", "-in"])
+        .arg(&csr)
+        .arg("-CA")
+        .arg(pki.dir.join("ca.crt"))
+        .arg("-CAkey")
+        .arg(pki.dir.join("ca.key"))
+        .arg("-CAcreateserial")
+        .arg("-extfile")
+        .arg(&ext)
+        .arg("-out")
+        .arg(pki.crt(name)));
 }
 
 fn run(cmd: &mut Command) {
@@ -132,7 +66,7 @@ struct Tls {
 }
 
 impl Tls {
-    fn start(fx: &Fixture, pki: &Pki, driver: &str, certs: &[&str], extra: &[&str]) -> Tls {
+    fn start(fx: &Fixture, pki: &Pki, driver: &'static str, certs: &[&str], extra: &[&str]) -> Tls {
         let mut args: Vec<String> = vec!["--tls-listen".into(), "127.0.0.1:0".into()];
         for name in certs {
             args.push("--tls-cert".into());
@@ -195,7 +129,7 @@ fn fixture(name: &str) -> (Fixture, Pki, Vec<u8>) {
     fx.file("big.bin", &big);
     fx.file("small.txt", b"small body\n");
     fx.file("mid.bin", &big[..3 * 1024 * 1024 + 17]);
-    let pki = Pki::new(&fx.dir.join(".pki"));
+    let pki = make_pki(&fx.dir.join(".pki"));
     (fx, pki, big)
 }
 
