@@ -127,6 +127,8 @@ pub enum HandOff {
 /// Hands the connection's traffic keys to the kernel, right after the handshake, when the
 /// negotiated cipher is supported both ways. Called only when [`resolve`] allowed it.
 pub fn hand_off(stream: &mut TlsSocket) -> HandOff {
+    // Whatever happens, the session (if it stays) reads without the handshake's bound.
+    stream.read_freely();
     let support = probe();
     let Some((version, suite)) = stream.negotiated() else { return HandOff::UserSpace };
     match cipher_of(suite) {
@@ -136,7 +138,7 @@ pub fn hand_off(stream: &mut TlsSocket) -> HandOff {
             return HandOff::UserSpace;
         }
     }
-    match stream.into_kernel(version) {
+    match stream.move_to_kernel(version) {
         Ok(true) => HandOff::Kernel,
         Ok(false) => HandOff::UserSpace,
         Err(e) => HandOff::Failed(e),

@@ -128,6 +128,11 @@ impl TlsSocket {
         self.bound = Some(Cell::new(RecordBound::default()));
     }
 
+    /// Reads whatever the socket has again (after the handshake).
+    pub fn read_freely(&mut self) {
+        self.bound = None;
+    }
+
     /// Whether the handshake is still running.
     pub fn is_handshaking(&self) -> bool {
         self.session().is_ok_and(|s| s.is_handshaking())
@@ -158,8 +163,7 @@ impl TlsSocket {
     /// extracts the keys and installs them. `Ok(false)`: the session cannot be handed off now
     /// and stays in user space. `Err`: the session was consumed and the kernel refused the
     /// keys; the connection must close.
-    pub(crate) fn into_kernel(&mut self, version: ProtocolVersion) -> io::Result<bool> {
-        self.bound = None;
+    pub(crate) fn move_to_kernel(&mut self, version: ProtocolVersion) -> io::Result<bool> {
         let mut early = Vec::new();
         let mut ended = false;
         {
