@@ -9,8 +9,9 @@
 //! - a rustls client sends a request in the same flight as its Finished, then two keep-alive
 //!   requests (a range among them), while `/proc/net/tls_stat` counts a current kernel TX
 //!   session; then it sends close_notify and must read the server's (a clean end);
-//! - `TlsTxSw` and `TlsRxSw` rise by at least the number of connections made: every one was
-//!   handed to the kernel.
+//! - `TlsTxSw` and `TlsRxSw` rise by at least the number of connections made, and
+//!   `ringcast_tls_connections_total` counts every connection as `record_layer="kernel"`:
+//!   every one was handed to the kernel.
 //!
 //! If the VM cannot be had the test prints a loud SKIP, or fails when
 //! `RINGCAST_REQUIRE_KTLS_VM` is set.
@@ -183,6 +184,15 @@ fn inside_vm() {
                     started.elapsed().as_secs_f64()
                 );
             }
+            // Every connection (curl's two and the rustls one per case) went to the kernel.
+            let metrics = server.metrics();
+            let want = 3 * cases.len();
+            for (layer, n) in [("kernel", want), ("user", 0)] {
+                let series = format!(
+                    "ringcast_tls_connections_total{{worker=\"0\",record_layer=\"{layer}\"}} {n}\n"
+                );
+                assert!(metrics.contains(&series), "{driver} {strategy}: {series}: {metrics}");
+            }
             let log = server.stop();
             assert!(!log.contains("kTLS hand-off failed"), "{log}");
         }
@@ -256,6 +266,7 @@ impl Ringcast {
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringcast"))
             .args(["--listen", "127.0.0.1:0", "--tls-listen", "127.0.0.1:0", "--ktls", "on"])
             .args(["--driver", driver, "--body-strategy", strategy, "--workers", "1"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             .arg("--tls-cert")
             .arg(pki.dir.join("leaf.crt"))
             .arg("--tls-key")
@@ -293,6 +304,21 @@ impl Ringcast {
 
     fn url(&self, path: &str) -> String {
         format!("https://localhost:{}{path}", self.port)
+    }
+
+    /// The text of `GET /metrics` (its address is in the start-up block).
+    fn metrics(&self) -> String {
+        let log = self.log();
+        let addr = log
+            .find("http://")
+            .and_then(|i| log[i + "http://".len()..].split("/metrics").next())
+            .unwrap_or_else(|| panic!("no metrics address in the log:\n{log}"));
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: m\r\nConnection: close\r\n\r\n").unwrap();
+        let r = read_response(&mut BufReader::new(s), false);
+        assert_eq!(r.status, 200);
+        String::from_utf8(r.body).unwrap()
     }
 
     fn log(&self) -> String {
