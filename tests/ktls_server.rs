@@ -9,6 +9,7 @@
 //! - a rustls client sends a request in the same flight as its Finished, then two keep-alive
 //!   requests (a range among them), while `/proc/net/tls_stat` counts a current kernel TX
 //!   session; then it sends close_notify and must read the server's (a clean end);
+//! - a client's TLS 1.3 KeyUpdate ends the connection with the server's close_notify;
 //! - `TlsTxSw` and `TlsRxSw` rise by at least the number of connections made, and
 //!   `ringcast_tls_connections_total` counts every connection as `record_layer="kernel"`:
 //!   every one was handed to the kernel.
@@ -170,6 +171,9 @@ fn inside_vm() {
                 assert_eq!(sha256(&got), sha256(&body[1000..=2_000_000]), "{what}: range");
 
                 finished_flight_then_keep_alive(&server, &pki, case, &body, &what);
+                if !case.tls12 {
+                    key_update_ends_the_connection_cleanly(&server, &pki, case, &what);
+                }
 
                 let after = tls_stat();
                 for counter in ["TlsTxSw", "TlsRxSw"] {
@@ -186,7 +190,7 @@ fn inside_vm() {
             }
             // Every connection (curl's two and the rustls one per case) went to the kernel.
             let metrics = server.metrics();
-            let want = 3 * cases.len();
+            let want = 3 * cases.len() + cases.iter().filter(|c| !c.tls12).count();
             for (layer, n) in [("kernel", want), ("user", 0)] {
                 let series = format!(
                     "ringcast_tls_connections_total{{worker=\"0\",record_layer=\"{layer}\"}} {n}\n"
@@ -195,6 +199,7 @@ fn inside_vm() {
             }
             let log = server.stop();
             assert!(!log.contains("kTLS hand-off failed"), "{log}");
+            assert!(log.contains("the client sent a KeyUpdate"), "{log}");
         }
     }
     println!("ktls-server: inside: all cases passed");
@@ -236,6 +241,23 @@ fn finished_flight_then_keep_alive(
     r.get_mut().flush().unwrap();
     let mut rest = Vec::new();
     r.read_to_end(&mut rest).unwrap_or_else(|e| panic!("{what}: no close_notify: {e}"));
+    assert!(rest.is_empty(), "{what}");
+}
+
+/// A client's TLS 1.3 KeyUpdate, which a handed-off session cannot follow: the server ends
+/// the connection with close_notify (a clean end for the client), after the response before it.
+fn key_update_ends_the_connection_cleanly(server: &Ringcast, pki: &Pki, case: &Case, what: &str) {
+    let name = ServerName::try_from("localhost").unwrap();
+    let conn = ClientConnection::new(pki.client_config(case), name).unwrap();
+    let mut stream = StreamOwned::new(conn, server.tcp());
+    stream.write_all(request("GET", "/small.txt", &[]).as_bytes()).unwrap();
+    let mut r = BufReader::new(stream);
+    assert_eq!(read_response(&mut r, false).body, b"small body\n", "{what}: before KeyUpdate");
+    r.get_mut().conn.refresh_traffic_keys().unwrap();
+    r.get_mut().flush().unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest)
+        .unwrap_or_else(|e| panic!("{what}: no close_notify after the KeyUpdate: {e}"));
     assert!(rest.is_empty(), "{what}");
 }
 
