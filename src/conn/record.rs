@@ -119,6 +119,11 @@ pub fn conn_error(kind: ConnError) {
     with(|o| o.metrics().conn_error(kind));
 }
 
+/// A TLS connection finished its handshake; `kernel`: its keys went to the kernel.
+pub fn tls_established(kernel: bool) {
+    with(|o| o.metrics().tls_connections[usize::from(kernel)].inc());
+}
+
 /// A connection ended on a send error.
 pub fn send_error(e: &SendError) {
     conn_error(match e {

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 
 use super::{
     Counter, Registry, WorkerMetrics, BODY_STRATEGIES, CONN_ERRORS, DURATION_BUCKETS_MICROS,
-    METHODS, STATUS_CLASSES,
+    METHODS, STATUS_CLASSES, TLS_RECORD_LAYERS,
 };
 
 /// The `Content-Type` of the exposition.
@@ -80,6 +80,19 @@ pub fn render(registry: &Registry, out: &mut String) {
     ] {
         family(out, name, "counter", help);
         series(out, name, "", workers, &labels, pick);
+    }
+
+    family(
+        out,
+        "ringcast_tls_connections_total",
+        "counter",
+        "TLS connections past the handshake, by record layer (user: rustls; kernel: kTLS).",
+    );
+    for (i, layer) in TLS_RECORD_LAYERS.iter().enumerate() {
+        let extra = format!("record_layer=\"{layer}\"");
+        series(out, "ringcast_tls_connections_total", &extra, workers, &labels, |w| {
+            &w.tls_connections[i]
+        });
     }
 
     histogram(out, workers, &labels);

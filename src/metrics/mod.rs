@@ -128,7 +128,13 @@ pub struct WorkerMetrics {
     pub duration_buckets: [Counter; 17],
     /// Sum of request durations, microseconds.
     pub duration_sum_micros: Counter,
+    /// TLS connections past the handshake, by record layer, indexed like [`TLS_RECORD_LAYERS`].
+    pub tls_connections: [Counter; 2],
 }
+
+/// Where a TLS connection's records are sealed and opened: rustls, or the kernel after a
+/// hand-off (kTLS).
+pub const TLS_RECORD_LAYERS: [&str; 2] = ["user", "kernel"];
 
 impl WorkerMetrics {
     /// Counts one answered request.

@@ -470,6 +470,28 @@ pub fn rekey(
     set_crypto_info(fd, direction, &info)
 }
 
+/// The sequence number of the next record the kernel sends on `fd` (records sent under the
+/// current key), read back with `getsockopt(SOL_TLS, TLS_TX)`. `cipher` is the installed one
+/// (the kernel wants the struct's exact size). The copy of the key the kernel returns with it
+/// is zeroed.
+pub fn tx_record_seq(fd: RawFd, cipher: Cipher) -> io::Result<u64> {
+    let mut info = CryptoInfo { buf: [0; CryptoInfo::MAX_LEN], len: 24 + cipher.key_len() };
+    let mut len = libc::socklen_t::try_from(info.len).expect("at most 56");
+    // SAFETY: getsockopt(2) writes at most `len` (<= MAX_LEN) bytes into `info.buf`, which we
+    // borrow exclusively for the call, and updates `len`.
+    let rc =
+        unsafe { libc::getsockopt(fd, SOL_TLS, TLS_TX, info.buf.as_mut_ptr().cast(), &mut len) };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if usize::try_from(len).ok() != Some(info.len) {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "TLS_TX: unexpected size"));
+    }
+    // rec_seq is the struct's last 8 bytes, big endian. `info` zeroes itself on drop.
+    let seq = info.buf[info.len - 8..info.len].try_into().expect("8 bytes");
+    Ok(u64::from_be_bytes(seq))
+}
+
 /// Puts the `tls` upper-layer protocol on the connected TCP socket `fd`. The kernel loads the
 /// `tls` module on demand (`tcp-ulp-tls`); `ENOENT` means it has none.
 pub fn set_ulp(fd: RawFd) -> io::Result<()> {

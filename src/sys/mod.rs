@@ -15,7 +15,6 @@ mod open;
 mod pipe;
 mod signal;
 mod socket;
-mod tls_ulp;
 
 pub use cpu::{allowed_cpus, pin_current_thread};
 pub use file::{cached_pages, read_through, readable_now};
@@ -27,4 +26,3 @@ pub use signal::{block_shutdown_signals, wait_shutdown_signal};
 pub use socket::{
     recv, send, send_vectored, sendfile, set_cork, set_nonblocking, shutdown_read, shutdown_write,
 };
-pub use tls_ulp::attach_tls_ulp;

@@ -15,8 +15,9 @@
 //! configuration they were accepted with, so none is dropped.
 //!
 //! A connection: [`serve`] runs the handshake (bounded by the head timeout from accept), then —
-//! at the one marked place — could hand the keys to the kernel (`ktls`), then runs the same
-//! connection loop as plain HTTP over a [`TlsSocket`]. On the way out it sends close_notify.
+//! at the one marked place — hands the keys to the kernel where it can (`ktls`), then runs the
+//! same connection loop as plain HTTP over a [`TlsSocket`]. On the way out it sends
+//! close_notify (through the kernel after a hand-off).
 
 pub mod certs;
 pub mod ktls;
@@ -242,7 +243,10 @@ pub fn serve(ctx: Rc<Context>, stream: TcpStream, peer: SocketAddr) -> impl Futu
             }
         };
         let _registration = conn::Registration::new(&ctx);
-        let stream = TlsSocket::new(socket, session);
+        let mut stream = TlsSocket::new(socket, session);
+        if tls.ktls {
+            stream.read_whole_records();
+        }
         match handshake(&ctx, &stream, accepted).await {
             Ok(()) => {}
             Err(HandshakeError::Closed) => {
@@ -257,11 +261,22 @@ pub fn serve(ctx: Rc<Context>, stream: TcpStream, peer: SocketAddr) -> impl Futu
         debug!(%peer, version = ?stream.protocol(), sni = ?stream.server_name(), "TLS established");
 
         // ── kTLS hand-off: the one place where the kernel may take over record encryption ──
-        // See `ktls::hand_off` for the steps and what it needs from `sys::ktls`. Until it
-        // reports `Kernel`, the connection stays in user-space TLS.
-        if tls.ktls {
-            ktls::hand_off(&stream);
-        }
+        // See `ktls` for the steps. `UserSpace`: the negotiated cipher is not one the kernel
+        // takes both ways (or kTLS is off); `Failed`: the session was consumed, so close.
+        let kernel = if tls.ktls {
+            match ktls::hand_off(&mut stream) {
+                ktls::HandOff::Kernel => true,
+                ktls::HandOff::UserSpace => false,
+                ktls::HandOff::Failed(e) => {
+                    info!(%peer, error = %e, "kTLS hand-off failed; closing the connection");
+                    return;
+                }
+            }
+        } else {
+            false
+        };
+        conn::record::tls_established(kernel);
+        debug!(%peer, kernel, "TLS record layer");
 
         let result = conn::serve_on(&ctx, &stream, &peer, accepted).await;
         if let Err(e) = &result {

@@ -237,14 +237,13 @@ fn bind_https(config: &Config, workers: usize) -> anyhow::Result<Option<Https>> 
     if config.tls_listen.is_empty() {
         return Ok(None);
     }
-    let probe = crate::tls::ktls::probe();
-    let ktls = crate::tls::ktls::resolve(config.ktls, &probe).map_err(anyhow::Error::msg)?;
-    let ktls_note = match (&probe, config.ktls) {
-        (_, crate::tls::KtlsMode::Off) => "off".to_string(),
-        (crate::tls::ktls::Probe::Available, _) => {
-            "kernel has TLS; hand-off not built in: user-space TLS".to_string()
+    let (ktls, ktls_note) = match config.ktls {
+        crate::tls::KtlsMode::Off => (false, "off".to_string()),
+        mode => {
+            let support = crate::tls::ktls::probe();
+            let ktls = crate::tls::ktls::resolve(mode, support).map_err(anyhow::Error::msg)?;
+            (ktls, crate::tls::ktls::describe(mode, support))
         }
-        (crate::tls::ktls::Probe::Unavailable(why), _) => format!("off: {why}"),
     };
     let tls = crate::tls::Tls::new(config.tls_certs.clone(), ktls)
         .context("loading the TLS certificates")?;
