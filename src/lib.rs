@@ -16,6 +16,7 @@ mod cache;
 pub mod config;
 pub mod config_file;
 pub mod conn;
+pub mod edge;
 pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;

@@ -63,6 +63,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     };
     let access = access_log::Writer::start(&config.access_log, config.log_format)
         .with_context(|| format!("opening the access log {}", config.access_log))?;
+    let edge = config.edge.as_ref().map(crate::edge::Shared::open).transpose()?;
     let config = Arc::new(config);
     let shutdown = Arc::new(shutdown::Shutdown::default());
 
@@ -92,6 +93,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let root = root.try_clone().context("duplicating the root descriptor")?;
         let log = access.as_ref().map(|w| w.worker_log(id));
         let observer = Observer::new(Arc::clone(&registry), id, log, config.body_strategy);
+        let edge = edge.clone();
         let handle = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
@@ -104,7 +106,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     let listeners = Listeners { plain: std_listener, tls: tls_listeners };
                     let tls =
                         worker_tls.map(|(t, ktls, port)| crate::tls::WorkerTls::new(t, ktls, port));
-                    worker_main(id, config, root, listeners, tls, observer, shutdown, ready.clone())
+                    let parts = WorkerParts { listeners, tls, edge };
+                    worker_main(id, config, root, parts, observer, shutdown, ready.clone())
                 });
                 if let Err(e) = result {
                     let _ = ready.send(Err(format!("worker {id}: {e}")));
@@ -382,17 +385,24 @@ fn startup_block(c: &Config, s: &Settled<'_>) -> String {
     out
 }
 
+/// What a worker is given besides its configuration: its listeners, TLS and edge state.
+struct WorkerParts {
+    listeners: Listeners,
+    tls: Option<crate::tls::WorkerTls>,
+    edge: Option<Arc<crate::edge::Shared>>,
+}
+
 #[allow(clippy::too_many_arguments, reason = "one call site; each value is moved in once")]
 async fn worker_main(
     id: usize,
     config: Arc<Config>,
     root: Root,
-    listeners: Listeners,
-    tls: Option<crate::tls::WorkerTls>,
+    parts: WorkerParts,
     observer: Observer,
     shutdown: Arc<shutdown::Shutdown>,
     ready: mpsc::Sender<Result<usize, String>>,
 ) {
+    let WorkerParts { listeners, tls, edge } = parts;
     let listener = match listener::Listener::new(listeners.plain, false) {
         Ok(l) => l,
         Err(e) => {
@@ -418,6 +428,9 @@ async fn worker_main(
     let mut ctx = Context::new(Arc::clone(&config), id, root);
     if let Some(tls) = tls {
         ctx = ctx.with_tls(tls);
+    }
+    if let Some(edge) = edge {
+        ctx = ctx.with_edge(edge);
     }
     let ctx = Rc::new(ctx);
     monoio::spawn(sweep_deadlines(Rc::clone(&ctx)));
