@@ -238,10 +238,13 @@ pub(crate) async fn answer<T: Transport>(
     let id = key.id(None);
     let now = unix_now();
     let mut stale = false;
+    let mut had = false;
     if let Lookup::Has(meta) = shared.lookup(&id) {
+        had = true;
         if !matches!(meta.freshness.evaluate(now), Use::Fresh { .. }) {
             // Past its lifetime: fetched again (conditional revalidation is not wired yet).
             stale = true;
+            had = false;
             let _ = shared.store.remove(&id);
         }
     }
@@ -277,8 +280,17 @@ pub(crate) async fn answer<T: Transport>(
             return simple(ctx, socket, req, Status::InternalServerError, close, &[], None).await
         }
     };
-    send_stored(ctx, edge, socket, req, &want, meta, Fetched { fetched, collapsed, fwd }, close)
-        .await
+    send_stored(
+        ctx,
+        edge,
+        socket,
+        req,
+        &want,
+        meta,
+        Fetched { fetched, collapsed, fwd, had },
+        close,
+    )
+    .await
 }
 
 /// How the first part was had.
@@ -286,6 +298,8 @@ struct Fetched {
     fetched: bool,
     collapsed: bool,
     fwd: Fwd,
+    /// The object was stored (fresh) before this request, perhaps only some of its slices.
+    had: bool,
 }
 
 /// The first byte position of a `bytes=FIRST-...` range (the slice to fetch first); `None` for
@@ -401,10 +415,11 @@ async fn send_stored<T: Transport>(
         }
     };
     let slicing = meta.slicing;
-    let partial = hit
-        && slicing.is_some_and(|s| {
-            len > 0 && s.indices(start, start + len - 1).any(|k| !meta.slices.has(k))
-        });
+    let partial = how.had
+        && (!hit
+            || slicing.is_some_and(|s| {
+                len > 0 && s.indices(start, start + len - 1).any(|k| !meta.slices.has(k))
+            }));
     let mut head = HeadWriter::new(status, ctx.date.borrow_mut().now());
     head.content_length(len);
     if status == Status::PartialContent {
