@@ -56,17 +56,22 @@ impl Origin {
 
     /// The `Range` of every request the origin saw for `path`, in order (`-` for none).
     fn ranges(&self, path: &str) -> Vec<String> {
+        self.logged(path, "range")
+    }
+
+    /// Field `field` of every request the origin saw for `path`, in order (`-` for none).
+    fn logged(&self, path: &str, field: &str) -> Vec<String> {
         let mut s = TcpStream::connect(self.addr).unwrap();
         write!(s, "GET /_control/log HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n").unwrap();
         let log = read_response(&mut BufReader::new(s), false).body_text();
         log.split("{\"method\"")
             .filter(|e| e.contains(&format!("\"path\": \"{path}\"")))
             .map(|e| {
-                let r = e.split("\"range\": ").nth(1).unwrap();
+                let r = e.split(&format!("\"{field}\": ")).nth(1).unwrap();
                 if r.starts_with("null") {
                     "-".to_string()
                 } else {
-                    r[1..].split('"').next().unwrap().to_string()
+                    json_string(&r[1..])
                 }
             })
             .collect()
@@ -79,6 +84,20 @@ impl Drop for Origin {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.root);
     }
+}
+
+/// The JSON string whose opening quote precedes `s`, unescaped (`\"` and `\\` only).
+fn json_string(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => out.extend(chars.next()),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// A cache directory removed on drop.
@@ -355,4 +374,105 @@ fn loops_methods_and_a_dead_origin() {
         assert_eq!(r.status, 405);
         assert_eq!(r.header("allow").unwrap(), "GET, HEAD");
     }
+}
+
+/// Lets `secs` seconds of the cache's clock pass (freshness is in whole seconds).
+fn let_age(secs: u64) {
+    std::thread::sleep(Duration::from_millis(secs * 1000 + 100));
+}
+
+#[test]
+fn a_stale_object_is_revalidated_and_a_304_refreshes_it() {
+    for driver in DRIVERS {
+        let origin = Origin::start(&format!("reval-{driver}"));
+        let data = pseudo_random(2 * SLICE + 3, 9);
+        origin.file("s.bin", &data);
+        origin.control("header?path=/s.bin&name=Cache-Control&value=max-age%3D2");
+        let cache = CacheDir::new(&format!("reval-{driver}"));
+        let server = edge(origin.addr, &cache, driver, &[]);
+        let first = server.get("/s.bin", &[]);
+        assert!(first.body == data);
+        let etag = first.header("etag").unwrap().to_string();
+        let_age(3);
+        let r = server.get("/s.bin", &[]);
+        assert_eq!(r.status, 200);
+        assert!(r.body == data, "a revalidated body differs");
+        let cs = cache_status(&r);
+        assert!(cs.contains("fwd=stale") && cs.contains("fwd-status=304"), "{cs}");
+        // One conditional request, for slice 0, with the stored entity-tag; no body refetched.
+        let inm = origin.logged("/s.bin", "if_none_match");
+        assert_eq!(inm.len(), 3 + 1, "{inm:?}");
+        assert_eq!(inm[3], etag);
+        assert_eq!(origin.ranges("/s.bin")[3], slice_ranges(data.len())[0]);
+        let again = server.get("/s.bin", &[]);
+        assert!(cache_status(&again).contains("hit"), "{}", cache_status(&again));
+        assert_eq!(origin.ranges("/s.bin").len(), 4);
+    }
+}
+
+#[test]
+fn stale_while_revalidate_serves_stale_and_revalidates_once() {
+    let origin = Origin::start("swr");
+    let data = pseudo_random(1000, 10);
+    origin.file("w.txt", &data);
+    origin.control(
+        "header?path=/w.txt&name=Cache-Control&value=max-age%3D2,%20stale-while-revalidate%3D60",
+    );
+    let cache = CacheDir::new("swr");
+    let server = edge(origin.addr, &cache, "uring", &[]);
+    assert!(server.get("/w.txt", &[]).body == data);
+    let_age(3);
+    let addr = server.addr;
+    let burst: Vec<_> = (0..20)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let s = TcpStream::connect(addr).unwrap();
+                let mut s2 = s.try_clone().unwrap();
+                s2.write_all(request("GET", "/w.txt", &[]).as_bytes()).unwrap();
+                read_response(&mut BufReader::new(s), false)
+            })
+        })
+        .collect();
+    for b in burst {
+        let r = b.join().unwrap();
+        assert!(r.body == data);
+        let cs = cache_status(&r).to_string();
+        assert!(cs.contains("hit") || cs.contains("fwd-status=304"), "{cs}");
+    }
+    // The background revalidation happens once; wait for it to be logged.
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = origin.logged("/w.txt", "if_none_match");
+        if seen.len() > 1 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(seen.len(), 2, "one fill and one conditional request: {seen:?}");
+    assert_ne!(seen[1], "-");
+}
+
+#[test]
+fn stale_if_error_then_a_gateway_error() {
+    let origin = Origin::start("sie");
+    let data = pseudo_random(500, 11);
+    origin.file("e.txt", &data);
+    origin.file("f.txt", &data);
+    origin
+        .control("header?path=/e.txt&name=Cache-Control&value=max-age%3D1,%20stale-if-error%3D600");
+    origin.control("header?path=/f.txt&name=Cache-Control&value=max-age%3D1");
+    let cache = CacheDir::new("sie");
+    let server = edge(origin.addr, &cache, "epoll", &[]);
+    assert!(server.get("/e.txt", &[]).body == data);
+    assert!(server.get("/f.txt", &[]).body == data);
+    origin.control("mode?path=/e.txt&mode=status&arg=503");
+    origin.control("mode?path=/f.txt&mode=status&arg=503");
+    let_age(2);
+    let r = server.get("/e.txt", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body == data);
+    let cs = cache_status(&r);
+    assert!(cs.contains("fwd=stale") && cs.contains("fwd-status=503"), "{cs}");
+    let r = server.get("/f.txt", &[]);
+    assert_eq!(r.status, 502);
 }

@@ -133,7 +133,7 @@ async fn fill(edge: &WorkerEdge, want: &Want<'_>, k: u64, w: WriterGuard) -> Res
     let shared = &edge.shared;
     let range = shared.slicing.origin_range(k);
     let requested = unix_now();
-    let resp = match send(edge, want, Some(&range)).await {
+    let resp = match send(edge, want, Some(&range), None).await {
         Ok(r) => r,
         Err(e) => {
             w.fail();
@@ -249,10 +249,11 @@ fn store_failed(e: crate::cache::store::StoreError) -> Failed {
 }
 
 /// Sends the origin request for the object (a slice of it with `range`).
-async fn send(
+pub(crate) async fn send(
     edge: &WorkerEdge,
     want: &Want<'_>,
     range: Option<&str>,
+    conditional: Option<&Fields>,
 ) -> Result<Response, OriginError> {
     let shared = &edge.shared;
     let mut head = Vec::with_capacity(512);
@@ -264,7 +265,7 @@ async fn send(
             client_fields: want.client,
             client_minor_version: want.minor_version,
             range,
-            conditional: None,
+            conditional,
         },
         &shared.identity,
         &mut head,
@@ -278,7 +279,7 @@ async fn send(
 async fn pass(edge: &WorkerEdge, want: &Want<'_>, resp: Option<Response>) -> Result<Got, Failed> {
     let resp = match resp {
         Some(r) => r,
-        None => send(edge, want, None).await?,
+        None => send(edge, want, None, None).await?,
     };
     let mut fields = resp.head.fields.clone();
     fields.strip_hop_by_hop();

@@ -24,6 +24,7 @@
 //! any temporary file (deleted).
 
 pub(crate) mod fetch;
+pub(crate) mod revalidate;
 
 use std::cell::Cell;
 use std::fmt;
@@ -38,7 +39,7 @@ use smallvec::smallvec;
 use crate::body::{self, Body, Segment};
 use crate::cache::fields::Fields;
 use crate::cache::fill::FillTable;
-use crate::cache::freshness::{Policy, Use};
+use crate::cache::freshness::Policy;
 use crate::cache::key::{CacheKey, KeyRules, ObjectId};
 use crate::cache::meta::Meta;
 use crate::cache::slice::Slicing;
@@ -57,6 +58,7 @@ use crate::origin::request::{is_loop, EdgeIdentity};
 use crate::socket::{SendError, Transport};
 
 use fetch::{Failed, Got, Passed, Want};
+use revalidate::Stored;
 
 /// Origin deadlines: connect, first byte of the head, and between body reads.
 pub(crate) const DEADLINES: Deadlines = Deadlines {
@@ -145,8 +147,8 @@ impl Shared {
 /// One worker's edge state: the shared parts and its own origin connection pool.
 pub(crate) struct WorkerEdge {
     shared: Arc<Shared>,
-    pool: Pool,
-    pass_seq: Cell<u64>,
+    pool: Rc<Pool>,
+    pass_seq: Rc<Cell<u64>>,
     worker_id: usize,
 }
 
@@ -161,9 +163,20 @@ impl WorkerEdge {
     pub(crate) fn new(shared: Arc<Shared>, worker_id: usize) -> Self {
         Self {
             shared,
-            pool: Pool::new(16, Duration::from_secs(30)),
-            pass_seq: Cell::new(0),
+            pool: Rc::new(Pool::new(16, Duration::from_secs(30))),
+            pass_seq: Rc::new(Cell::new(0)),
             worker_id,
+        }
+    }
+
+    /// The same state for a task of this worker that outlives the request (a background
+    /// revalidation).
+    fn detached(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+            pool: Rc::clone(&self.pool),
+            pass_seq: Rc::clone(&self.pass_seq),
+            worker_id: self.worker_id,
         }
     }
 
@@ -236,23 +249,52 @@ pub(crate) async fn answer<T: Transport>(
     };
     let key = CacheKey::new("http", &shared.origin_host, target, &shared.rules);
     let id = key.id(None);
-    let now = unix_now();
-    let mut stale = false;
-    let mut had = false;
-    if let Lookup::Has(meta) = shared.lookup(&id) {
-        had = true;
-        if !matches!(meta.freshness.evaluate(now), Use::Fresh { .. }) {
-            // Past its lifetime: fetched again (conditional revalidation is not wired yet).
-            stale = true;
-            had = false;
-            let _ = shared.store.remove(&id);
-        }
-    }
     let client_range = req.fields.range.as_deref().filter(|_| req.method == Method::Get);
     let first_offset = client_range.and_then(range_start).unwrap_or(0);
     let k0 = shared.slicing.index_of(first_offset);
     let want = Want { id, key: &key, target, client, minor_version: req.minor_version };
-    let fwd = if stale { Fwd::Stale } else { Fwd::UriMiss };
+    let mut how = Fetched {
+        fetched: false,
+        collapsed: false,
+        fwd: Fwd::UriMiss,
+        had: true,
+        fwd_status: None,
+        detail: None,
+        stale_hit: false,
+    };
+    match revalidate::usable(edge, &want).await {
+        Stored::Fresh => {}
+        Stored::StaleWhileRevalidate => {
+            how.fwd = Fwd::Stale;
+            how.stale_hit = true;
+            how.detail = Some("stale-while-revalidate");
+        }
+        Stored::Refreshed => {
+            how.fwd = Fwd::Stale;
+            how.fwd_status = Some(304);
+        }
+        Stored::StaleOnError(status) => {
+            how.fwd = Fwd::Stale;
+            how.fwd_status = Some(status);
+            how.detail = Some("stale-if-error");
+        }
+        Stored::Miss { stale } => {
+            how.had = false;
+            if stale {
+                how.fwd = Fwd::Stale;
+            }
+        }
+        Stored::Fail(code) => {
+            let status = if code == 504 { Status::GatewayTimeout } else { Status::BadGateway };
+            let cs = CacheStatus {
+                fwd: Some(Fwd::Stale),
+                detail: Some("origin-error"),
+                ..Default::default()
+            };
+            return simple(ctx, socket, req, status, close, &[], Some(cs)).await;
+        }
+    }
+    let fwd = how.fwd;
     let (meta, fetched, collapsed) = match fetch::part(edge, &want, k0).await {
         Ok(Got::Stored { meta, fetched, collapsed }) => (meta, fetched, collapsed),
         Ok(Got::Pass(p)) => return send_pass(ctx, socket, req, p, fwd, close).await,
@@ -280,17 +322,8 @@ pub(crate) async fn answer<T: Transport>(
             return simple(ctx, socket, req, Status::InternalServerError, close, &[], None).await
         }
     };
-    send_stored(
-        ctx,
-        edge,
-        socket,
-        req,
-        &want,
-        meta,
-        Fetched { fetched, collapsed, fwd, had },
-        close,
-    )
-    .await
+    send_stored(ctx, edge, socket, req, &want, meta, Fetched { fetched, collapsed, ..how }, close)
+        .await
 }
 
 /// How the first part was had.
@@ -300,6 +333,12 @@ struct Fetched {
     fwd: Fwd,
     /// The object was stored (fresh) before this request, perhaps only some of its slices.
     had: bool,
+    /// The origin's status when it differs from the one sent (a `304`, an error).
+    fwd_status: Option<u16>,
+    /// `Cache-Status` detail.
+    detail: Option<&'static str>,
+    /// Served stale without waiting for the origin (`stale-while-revalidate`).
+    stale_hit: bool,
 }
 
 /// The first byte position of a `bytes=FIRST-...` range (the slice to fetch first); `None` for
@@ -376,7 +415,8 @@ async fn send_stored<T: Transport>(
         &mut extra,
         format_args!("Age: {}\r\n", meta.freshness.current_age(now)),
     );
-    let hit = !how.fetched && !how.collapsed && how.fwd != Fwd::Stale;
+    let hit =
+        how.had && !how.fetched && !how.collapsed && (how.fwd == Fwd::UriMiss || how.stale_hit);
     let range_allowed = match conditional::evaluate(&pre, &validators) {
         Outcome::Proceed { range_allowed } => range_allowed,
         Outcome::NotModified => {
@@ -416,7 +456,8 @@ async fn send_stored<T: Transport>(
     };
     let slicing = meta.slicing;
     let partial = how.had
-        && (!hit
+        && how.fwd == Fwd::UriMiss
+        && (how.fetched
             || slicing.is_some_and(|s| {
                 len > 0 && s.indices(start, start + len - 1).any(|k| !meta.slices.has(k))
             }));
@@ -497,10 +538,12 @@ fn abort(why: &'static str) -> SendError {
 fn cache_status(meta: &Meta, now: u64, hit: bool, how: &Fetched, partial: bool, out: &mut Vec<u8>) {
     let ttl = Some(meta.freshness.ttl(now));
     let cs = if hit {
-        CacheStatus { hit: true, ttl, ..Default::default() }
+        CacheStatus { hit: true, ttl, detail: how.detail, ..Default::default() }
     } else {
         CacheStatus {
             fwd: Some(if partial { Fwd::Partial } else { how.fwd }),
+            fwd_status: how.fwd_status,
+            detail: how.detail,
             stored: how.fetched,
             collapsed: how.collapsed,
             ttl,
