@@ -476,3 +476,61 @@ fn stale_if_error_then_a_gateway_error() {
     let r = server.get("/f.txt", &[]);
     assert_eq!(r.status, 502);
 }
+
+/// The admin (metrics) listener's address, from the start-up log.
+fn admin_addr(srv: &Server) -> SocketAddr {
+    let log = srv.log();
+    let end = log.find("/metrics").expect("the metrics address in the log");
+    let start = log[..end].rfind("http://").unwrap() + "http://".len();
+    log[start..end].parse().unwrap()
+}
+
+/// `PURGE target` on `addr` with extra field lines: the status.
+fn purge(addr: SocketAddr, target: &str, extra: &str) -> u16 {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "PURGE {target} HTTP/1.1\r\nHost: a\r\n{extra}Connection: close\r\n\r\n").unwrap();
+    read_response(&mut BufReader::new(s), false).status
+}
+
+#[test]
+fn purge_by_url_by_prefix_and_soft_on_the_admin_listener_only() {
+    for driver in DRIVERS {
+        let origin = Origin::start(&format!("purge-{driver}"));
+        let data = pseudo_random(300, 12);
+        for name in ["p1.txt", "p2.txt", "q.txt"] {
+            origin.file(name, &data);
+        }
+        let cache = CacheDir::new(&format!("purge-{driver}"));
+        let server = edge(
+            origin.addr,
+            &cache,
+            driver,
+            &["--cache-default-ttl", "1h", "--metrics-listen", "127.0.0.1:0"],
+        );
+        let admin = admin_addr(&server);
+        for p in ["/p1.txt", "/p2.txt", "/q.txt"] {
+            assert!(server.get(p, &[]).body == data);
+            assert!(cache_status(&server.get(p, &[])).contains("hit"));
+        }
+        // Never on the public port.
+        let r = server.exchange(request("PURGE", "/q.txt", &[]).as_bytes());
+        assert_eq!(r.status, 405);
+        assert!(cache_status(&server.get("/q.txt", &[])).contains("hit"));
+        // By URL: deleted, the next request is a miss.
+        assert_eq!(purge(admin, "/q.txt", ""), 200);
+        assert_eq!(purge(admin, "/q.txt", ""), 404);
+        assert!(cache_status(&server.get("/q.txt", &[])).contains("fwd=uri-miss"));
+        // By prefix: both /p*.
+        assert_eq!(purge(admin, "/p*", ""), 200);
+        for p in ["/p1.txt", "/p2.txt"] {
+            assert!(cache_status(&server.get(p, &[])).contains("fwd=uri-miss"));
+        }
+        assert!(cache_status(&server.get("/q.txt", &[])).contains("hit"));
+        // Soft: kept, but stale: revalidated (304) rather than fetched again.
+        assert_eq!(purge(admin, "/q.txt", "Purge-Mode: soft\r\n"), 200);
+        let r = server.get("/q.txt", &[]);
+        assert!(r.body == data);
+        let cs = cache_status(&r);
+        assert!(cs.contains("fwd=stale") && cs.contains("fwd-status=304"), "{cs}");
+    }
+}

@@ -132,6 +132,40 @@ impl Shared {
         }))
     }
 
+    /// `PURGE` from the admin listener: the object at `target` (an origin-form path and
+    /// query), or with `prefix` every object whose key starts with `target`'s; `soft` marks
+    /// them stale (the next request revalidates; stale-while-revalidate and stale-if-error
+    /// still apply) instead of deleting them. Returns how many objects were purged.
+    pub fn purge(&self, target: &str, prefix: bool, soft: bool) -> u64 {
+        let key = CacheKey::new("http", &self.origin_host, target, &self.rules);
+        let ids = if prefix {
+            self.store
+                .ids()
+                .into_iter()
+                .filter(|id| {
+                    matches!(self.lookup(id), Lookup::Has(m) if m.key.as_str().starts_with(key.as_str()))
+                })
+                .collect()
+        } else {
+            vec![key.id(None)]
+        };
+        let mut purged = 0;
+        for id in ids {
+            let Lookup::Has(mut meta) = self.lookup(&id) else { continue };
+            let done = if soft {
+                meta.freshness.lifetime = 0;
+                self.store.commit(&id, &meta).is_ok()
+            } else {
+                self.store.remove(&id).is_ok()
+            };
+            if done {
+                purged += 1;
+                tracing::info!(key = meta.key.as_str(), soft, "purged");
+            }
+        }
+        purged
+    }
+
     pub(crate) fn lookup(&self, id: &ObjectId) -> Lookup {
         match self.store.lookup(id) {
             Ok(Some(m)) => Lookup::Has(m),

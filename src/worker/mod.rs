@@ -54,16 +54,19 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let root = Root::open(&config.root)
         .with_context(|| format!("opening root {}", config.root.display()))?;
     let registry = Arc::new(Registry::new(workers));
+    let edge = config.edge.as_ref().map(crate::edge::Shared::open).transpose()?;
+    let purger = edge.clone().map(|e| -> metrics::server::Purger {
+        Arc::new(move |target: &str, prefix: bool, soft: bool| e.purge(target, prefix, soft))
+    });
     let metrics_addr = match config.metrics_listen {
         Some(addr) => Some(
-            metrics::server::spawn(addr, Arc::clone(&registry))
+            metrics::server::spawn(addr, Arc::clone(&registry), purger)
                 .with_context(|| format!("binding the metrics listener {addr}"))?,
         ),
         None => None,
     };
     let access = access_log::Writer::start(&config.access_log, config.log_format)
         .with_context(|| format!("opening the access log {}", config.access_log))?;
-    let edge = config.edge.as_ref().map(crate::edge::Shared::open).transpose()?;
     let config = Arc::new(config);
     let shutdown = Arc::new(shutdown::Shutdown::default());
 
