@@ -532,5 +532,34 @@ fn purge_by_url_by_prefix_and_soft_on_the_admin_listener_only() {
         assert!(r.body == data);
         let cs = cache_status(&r);
         assert!(cs.contains("fwd=stale") && cs.contains("fwd-status=304"), "{cs}");
+        // The counters agree with what the origin saw and what the clients got.
+        let metrics = scrape(admin);
+        let origin_seen: usize =
+            ["/p1.txt", "/p2.txt", "/q.txt"].iter().map(|p| origin.ranges(p).len()).sum();
+        assert_eq!(sum(&metrics, "ringcast_origin_requests_total{"), origin_seen as u64);
+        assert_eq!(sum(&metrics, "ringcast_origin_errors_total{"), 0);
+        // Hits: 3 + 1 (public PURGE check) + 1 (after the prefix purge) = 5.
+        assert_eq!(
+            sum(&metrics, "ringcast_edge_requests_total{worker=\"0\",cache=\"hit\"}")
+                + sum(&metrics, "ringcast_edge_requests_total{worker=\"1\",cache=\"hit\"}"),
+            5
+        );
+        assert_eq!(sum(&metrics, "ringcast_edge_hit_bytes_total{"), 5 * data.len() as u64);
     }
+}
+
+/// The admin listener's metrics text.
+fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(s, "GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").unwrap();
+    read_response(&mut BufReader::new(s), false).body_text()
+}
+
+/// The sum of the series whose line starts with `prefix`.
+fn sum(metrics: &str, prefix: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
 }

@@ -78,6 +78,11 @@ pub fn uninstall() {
 }
 
 #[inline]
+/// Runs `f` on this worker's counters (edge-mode counting).
+pub(crate) fn metrics(f: impl FnOnce(&metrics::WorkerMetrics)) {
+    with(|o| f(o.metrics()));
+}
+
 fn with(f: impl FnOnce(&Observer)) {
     OBSERVER.with(|o| {
         if let Some(obs) = o.borrow().as_ref() {

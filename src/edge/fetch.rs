@@ -26,6 +26,7 @@ use crate::cache::meta::{Meta, SliceMap};
 use crate::cache::policy::{storability, RequestFacts, Storability, Variant};
 use crate::cache::slice::{Identity, SliceAnswer, SliceCheck};
 use crate::cache::store::{BodyWriter, Part};
+use crate::conn::record;
 use crate::origin::conn::{request, Exchange, OriginError, Response};
 use crate::origin::request::{write_head, OriginRequest};
 
@@ -203,6 +204,7 @@ async fn fill(edge: &WorkerEdge, want: &Want<'_>, k: u64, w: WriterGuard) -> Res
             Ok(())
         })
         .await;
+    count_body(&got);
     let len = match got {
         Ok(len) => len,
         Err(e) => {
@@ -271,7 +273,22 @@ pub(crate) async fn send(
         &mut head,
     );
     let ex = Exchange { addr: shared.origin, head: &head, is_head: false, idempotent: true };
-    request(&edge.pool, &ex, &HEAD_LIMITS, &DEADLINES).await
+    let resp = request(&edge.pool, &ex, &HEAD_LIMITS, &DEADLINES).await;
+    record::metrics(|m| {
+        m.origin_requests.inc();
+        if resp.is_err() {
+            m.origin_errors.inc();
+        }
+    });
+    resp
+}
+
+/// Counts a body read from the origin: its bytes, or an error.
+fn count_body(got: &Result<u64, OriginError>) {
+    record::metrics(|m| match got {
+        Ok(len) => m.origin_bytes.add(*len),
+        Err(_) => m.origin_errors.inc(),
+    });
 }
 
 /// Fetches the whole object without storing it (or reads the answer `resp` already begun) into
@@ -287,9 +304,11 @@ async fn pass(edge: &WorkerEdge, want: &Want<'_>, resp: Option<Response>) -> Res
     let temp = want.key.id(Some(format!("pass-{}", edge.next_pass()).as_bytes()));
     let mut body = edge.shared.store.begin_body(&temp, Part::Whole).map_err(store_failed)?;
     let file = Rc::new(body.reader().map_err(store_failed)?);
-    let len = resp
+    let got = resp
         .body(&edge.pool, &DEADLINES, &mut |bytes| body.write(bytes).map_err(|e| e.to_string()))
-        .await?;
+        .await;
+    count_body(&got);
+    let len = got?;
     let detail = if (200..300).contains(&status) { "not-storable" } else { "status" };
     Ok(Got::Pass(Passed { status, fields, file, len, detail, _writer: body }))
 }

@@ -246,10 +246,49 @@ pub(crate) struct Answered {
     pub(crate) pending: record::Pending,
     pub(crate) body_bytes: u64,
     pub(crate) close: bool,
+    /// How the cache answered (the `cache` label of the request counter).
+    outcome: CacheOutcome,
+}
+
+/// How the cache answered, indexed like [`crate::metrics::CACHE_OUTCOMES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CacheOutcome {
+    Hit = 0,
+    Stale = 1,
+    Miss = 2,
+    Pass = 3,
+    Error = 4,
+    Local = 5,
+}
+
+impl Answered {
+    fn with(mut self, outcome: CacheOutcome) -> Self {
+        self.outcome = outcome;
+        self
+    }
+}
+
+/// Answers `req` in edge mode, sending the response, and counts it.
+pub(crate) async fn answer<T: Transport>(
+    ctx: &Context,
+    edge: &WorkerEdge,
+    socket: &T,
+    req: &Request,
+    client: &Fields,
+    close: bool,
+) -> Result<Answered, SendError> {
+    let answered = answer_request(ctx, edge, socket, req, client, close).await?;
+    record::metrics(|m| {
+        m.cache_outcomes[answered.outcome as usize].inc();
+        if answered.outcome == CacheOutcome::Hit {
+            m.cache_hit_bytes.add(answered.body_bytes);
+        }
+    });
+    Ok(answered)
 }
 
 /// Answers `req` in edge mode, sending the response.
-pub(crate) async fn answer<T: Transport>(
+async fn answer_request<T: Transport>(
     ctx: &Context,
     edge: &WorkerEdge,
     socket: &T,
@@ -325,7 +364,8 @@ pub(crate) async fn answer<T: Transport>(
                 detail: Some("origin-error"),
                 ..Default::default()
             };
-            return simple(ctx, socket, req, status, close, &[], Some(cs)).await;
+            let answered = simple(ctx, socket, req, status, close, &[], Some(cs)).await?;
+            return Ok(answered.with(CacheOutcome::Error));
         }
     }
     let fwd = how.fwd;
@@ -350,7 +390,8 @@ pub(crate) async fn answer<T: Transport>(
             let status = if code == 504 { Status::GatewayTimeout } else { Status::BadGateway };
             let cs =
                 CacheStatus { fwd: Some(fwd), detail: Some("origin-error"), ..Default::default() };
-            return simple(ctx, socket, req, status, close, &[], Some(cs)).await;
+            let answered = simple(ctx, socket, req, status, close, &[], Some(cs)).await?;
+            return Ok(answered.with(CacheOutcome::Error));
         }
         Err(Failed::Store) => {
             return simple(ctx, socket, req, Status::InternalServerError, close, &[], None).await
@@ -458,7 +499,15 @@ async fn send_stored<T: Transport>(
             write_fields(&meta.fields, &mut extra);
             cache_status(&meta, now, hit, &how, false, &mut extra);
             head.raw(&extra);
-            return finish_head(socket, head, req, Status::NotModified, close).await;
+            let answered = finish_head(socket, head, req, Status::NotModified, close).await?;
+            let outcome = if hit {
+                CacheOutcome::Hit
+            } else if how.fwd == Fwd::Stale {
+                CacheOutcome::Stale
+            } else {
+                CacheOutcome::Miss
+            };
+            return Ok(answered.with(outcome));
         }
         Outcome::PreconditionFailed => {
             return simple(ctx, socket, req, Status::PreconditionFailed, close, &[], None).await
@@ -506,6 +555,13 @@ async fn send_stored<T: Transport>(
     head.raw(&extra);
     let keep10 = req.http10_keep_alive() && !close;
     let mut head_bytes = Some(head.finish(close, keep10));
+    let outcome = if hit && !partial {
+        CacheOutcome::Hit
+    } else if how.fwd == Fwd::Stale {
+        CacheOutcome::Stale
+    } else {
+        CacheOutcome::Miss
+    };
     let pending =
         record::before_send(head_bytes.as_deref().unwrap_or_default(), &Body::empty(), false);
     let strategy = ctx.config.body_strategy;
@@ -518,7 +574,7 @@ async fn send_stored<T: Transport>(
             strategy,
         )
         .await?;
-        return Ok(Answered { status: status.code(), pending, body_bytes: sent, close });
+        return Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome });
     }
     let end = start + len;
     let parts: Vec<(u64, u64, u64)> = match slicing {
@@ -559,7 +615,7 @@ async fn send_stored<T: Transport>(
             .await?;
         current = Some(meta);
     }
-    Ok(Answered { status: status.code(), pending, body_bytes: sent, close })
+    Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome })
 }
 
 /// The error that closes a connection whose response cannot be completed.
@@ -598,7 +654,8 @@ async fn finish_head<T: Transport>(
     let head = head.finish(close, keep10);
     let pending = record::before_send(&head, &Body::empty(), true);
     let sent = body::send(socket, head, &Body::empty(), true, crate::body::Strategy::Auto).await?;
-    Ok(Answered { status: status.code(), pending, body_bytes: sent, close })
+    let outcome = CacheOutcome::Local;
+    Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome })
 }
 
 /// A short answer made here (errors, 405, 508, 416), with `Cache-Status` when it says something.
@@ -628,7 +685,8 @@ async fn simple<T: Transport>(
     let head_only = req.method == Method::Head;
     let pending = record::before_send(&head, &body, head_only);
     let sent = body::send(socket, head, &body, head_only, ctx.config.body_strategy).await?;
-    Ok(Answered { status: status.code(), pending, body_bytes: sent, close })
+    let outcome = CacheOutcome::Local;
+    Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome })
 }
 
 /// Sends an origin answer that was not stored, whole, as the origin gave it.
@@ -666,7 +724,8 @@ async fn send_pass<T: Transport>(
     let head_only = bodiless || req.method == Method::Head || p.len == 0;
     let pending = record::before_send(&bytes, &body, head_only);
     let sent = body::send(socket, bytes, &body, head_only, ctx.config.body_strategy).await?;
-    Ok(Answered { status: p.status, pending, body_bytes: sent, close })
+    let outcome = CacheOutcome::Pass;
+    Ok(Answered { status: p.status, pending, body_bytes: sent, close, outcome })
 }
 
 /// The status line for an origin's status code.
