@@ -563,3 +563,30 @@ fn sum(metrics: &str, prefix: &str) -> u64 {
         .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
         .sum()
 }
+
+#[test]
+fn the_access_log_names_the_cache_outcome_and_origin_time() {
+    let origin = Origin::start("log");
+    let data = pseudo_random(100, 13);
+    origin.file("l.txt", &data);
+    let cache = CacheDir::new("log");
+    let mut server = edge(
+        origin.addr,
+        &cache,
+        "epoll",
+        &["--cache-default-ttl", "1h", "--access-log", "-", "--log-format", "json"],
+    );
+    assert!(server.get("/l.txt", &[]).body == data);
+    assert!(server.get("/l.txt", &[]).body == data);
+    let mut lines = Vec::new();
+    while lines.len() < 2 {
+        let mut line = String::new();
+        server.stdout().read_line(&mut line).unwrap();
+        assert!(!line.is_empty(), "the access log ended early");
+        lines.push(line);
+    }
+    // Two workers flush their own lines: in either order.
+    lines.sort_by_key(|l| !l.contains("\"cache\":\"miss\""));
+    assert!(lines[0].contains("\"cache\":\"miss\",\"origin_ms\":"), "{lines:?}");
+    assert!(lines[1].contains("\"cache\":\"hit\",\"origin_ms\":0.000}"), "{lines:?}");
+}

@@ -360,15 +360,9 @@ async fn answer<T: Transport>(
         let out =
             Box::pin(crate::edge::answer(ctx, edge, socket, &request, &fields, close)).await?;
         let took = started.elapsed();
-        record::after_send(
-            *peer,
-            Some(&request),
-            client.as_deref(),
-            out.status,
-            out.pending,
-            out.body_bytes,
-            took,
-        );
+        let client = client.as_deref();
+        let (status, pending, body, log) = (out.status, out.pending, out.body_bytes, out.log());
+        record::after_send_with(*peer, Some(&request), client, status, pending, body, took, log);
         return finish_answer(ctx, socket, out.close, has_body).await;
     }
     let plan = match redirect {

@@ -39,6 +39,15 @@ pub(crate) struct Want<'a> {
     pub(crate) target: &'a str,
     pub(crate) client: &'a Fields,
     pub(crate) minor_version: u8,
+    /// Time this request has spent waiting for the origin (access log).
+    pub(crate) origin_time: &'a std::cell::Cell<std::time::Duration>,
+}
+
+impl Want<'_> {
+    /// Adds the time since `since` to the origin time.
+    fn origin_since(&self, since: monoio::time::Instant) {
+        self.origin_time.set(self.origin_time.get() + since.elapsed());
+    }
 }
 
 /// What getting a part produced.
@@ -197,6 +206,7 @@ async fn fill(edge: &WorkerEdge, want: &Want<'_>, k: u64, w: WriterGuard) -> Res
         Ok(reader) => w.started(reader, expected),
         Err(e) => return Err(store_failed(e)),
     }
+    let started = monoio::time::Instant::now();
     let got = resp
         .body(&edge.pool, &DEADLINES, &mut |bytes| {
             body.write(bytes).map_err(|e| e.to_string())?;
@@ -204,6 +214,7 @@ async fn fill(edge: &WorkerEdge, want: &Want<'_>, k: u64, w: WriterGuard) -> Res
             Ok(())
         })
         .await;
+    want.origin_since(started);
     count_body(&got);
     let len = match got {
         Ok(len) => len,
@@ -273,7 +284,9 @@ pub(crate) async fn send(
         &mut head,
     );
     let ex = Exchange { addr: shared.origin, head: &head, is_head: false, idempotent: true };
+    let started = monoio::time::Instant::now();
     let resp = request(&edge.pool, &ex, &HEAD_LIMITS, &DEADLINES).await;
+    want.origin_since(started);
     record::metrics(|m| {
         m.origin_requests.inc();
         if resp.is_err() {
@@ -304,9 +317,11 @@ async fn pass(edge: &WorkerEdge, want: &Want<'_>, resp: Option<Response>) -> Res
     let temp = want.key.id(Some(format!("pass-{}", edge.next_pass()).as_bytes()));
     let mut body = edge.shared.store.begin_body(&temp, Part::Whole).map_err(store_failed)?;
     let file = Rc::new(body.reader().map_err(store_failed)?);
+    let started = monoio::time::Instant::now();
     let got = resp
         .body(&edge.pool, &DEADLINES, &mut |bytes| body.write(bytes).map_err(|e| e.to_string()))
         .await;
+    want.origin_since(started);
     count_body(&got);
     let len = got?;
     let detail = if (200..300).contains(&status) { "not-storable" } else { "status" };

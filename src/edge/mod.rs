@@ -248,6 +248,8 @@ pub(crate) struct Answered {
     pub(crate) close: bool,
     /// How the cache answered (the `cache` label of the request counter).
     outcome: CacheOutcome,
+    /// Time spent waiting for the origin.
+    origin_time: Duration,
 }
 
 /// How the cache answered, indexed like [`crate::metrics::CACHE_OUTCOMES`].
@@ -262,6 +264,12 @@ enum CacheOutcome {
 }
 
 impl Answered {
+    /// The access-log fields.
+    pub(crate) fn log(&self) -> Option<crate::access_log::EdgeFields> {
+        let cache = crate::metrics::CACHE_OUTCOMES[self.outcome as usize];
+        Some(crate::access_log::EdgeFields { cache, origin: self.origin_time })
+    }
+
     fn with(mut self, outcome: CacheOutcome) -> Self {
         self.outcome = outcome;
         self
@@ -277,7 +285,9 @@ pub(crate) async fn answer<T: Transport>(
     client: &Fields,
     close: bool,
 ) -> Result<Answered, SendError> {
-    let answered = answer_request(ctx, edge, socket, req, client, close).await?;
+    let origin_time = Cell::new(Duration::ZERO);
+    let mut answered = answer_request(ctx, edge, socket, req, client, close, &origin_time).await?;
+    answered.origin_time = origin_time.get();
     record::metrics(|m| {
         m.cache_outcomes[answered.outcome as usize].inc();
         if answered.outcome == CacheOutcome::Hit {
@@ -295,6 +305,7 @@ async fn answer_request<T: Transport>(
     req: &Request,
     client: &Fields,
     close: bool,
+    origin_time: &Cell<Duration>,
 ) -> Result<Answered, SendError> {
     let shared = &edge.shared;
     match req.method {
@@ -325,7 +336,8 @@ async fn answer_request<T: Transport>(
     let client_range = req.fields.range.as_deref().filter(|_| req.method == Method::Get);
     let first_offset = client_range.and_then(range_start).unwrap_or(0);
     let k0 = shared.slicing.index_of(first_offset);
-    let want = Want { id, key: &key, target, client, minor_version: req.minor_version };
+    let want =
+        Want { id, key: &key, target, client, minor_version: req.minor_version, origin_time };
     let mut how = Fetched {
         fetched: false,
         collapsed: false,
@@ -574,7 +586,14 @@ async fn send_stored<T: Transport>(
             strategy,
         )
         .await?;
-        return Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome });
+        return Ok(Answered {
+            status: status.code(),
+            pending,
+            body_bytes: sent,
+            close,
+            outcome,
+            origin_time: Duration::ZERO,
+        });
     }
     let end = start + len;
     let parts: Vec<(u64, u64, u64)> = match slicing {
@@ -615,7 +634,14 @@ async fn send_stored<T: Transport>(
             .await?;
         current = Some(meta);
     }
-    Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome })
+    Ok(Answered {
+        status: status.code(),
+        pending,
+        body_bytes: sent,
+        close,
+        outcome,
+        origin_time: Duration::ZERO,
+    })
 }
 
 /// The error that closes a connection whose response cannot be completed.
@@ -655,7 +681,14 @@ async fn finish_head<T: Transport>(
     let pending = record::before_send(&head, &Body::empty(), true);
     let sent = body::send(socket, head, &Body::empty(), true, crate::body::Strategy::Auto).await?;
     let outcome = CacheOutcome::Local;
-    Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome })
+    Ok(Answered {
+        status: status.code(),
+        pending,
+        body_bytes: sent,
+        close,
+        outcome,
+        origin_time: Duration::ZERO,
+    })
 }
 
 /// A short answer made here (errors, 405, 508, 416), with `Cache-Status` when it says something.
@@ -686,7 +719,14 @@ async fn simple<T: Transport>(
     let pending = record::before_send(&head, &body, head_only);
     let sent = body::send(socket, head, &body, head_only, ctx.config.body_strategy).await?;
     let outcome = CacheOutcome::Local;
-    Ok(Answered { status: status.code(), pending, body_bytes: sent, close, outcome })
+    Ok(Answered {
+        status: status.code(),
+        pending,
+        body_bytes: sent,
+        close,
+        outcome,
+        origin_time: Duration::ZERO,
+    })
 }
 
 /// Sends an origin answer that was not stored, whole, as the origin gave it.
@@ -725,7 +765,14 @@ async fn send_pass<T: Transport>(
     let pending = record::before_send(&bytes, &body, head_only);
     let sent = body::send(socket, bytes, &body, head_only, ctx.config.body_strategy).await?;
     let outcome = CacheOutcome::Pass;
-    Ok(Answered { status: p.status, pending, body_bytes: sent, close, outcome })
+    Ok(Answered {
+        status: p.status,
+        pending,
+        body_bytes: sent,
+        close,
+        outcome,
+        origin_time: Duration::ZERO,
+    })
 }
 
 /// The status line for an origin's status code.

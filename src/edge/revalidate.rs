@@ -88,7 +88,10 @@ fn background(edge: &WorkerEdge, want: &Want<'_>) {
     let (id, key, target) = (want.id, want.key.clone(), want.target.to_string());
     let (client, minor_version) = (want.client.clone(), want.minor_version);
     monoio::spawn(async move {
-        let want = Want { id, key: &key, target: &target, client: &client, minor_version };
+        let origin_time = std::cell::Cell::new(std::time::Duration::ZERO);
+        let origin_time = &origin_time;
+        let want =
+            Want { id, key: &key, target: &target, client: &client, minor_version, origin_time };
         let Join::Writer(w) =
             edge.shared.fills.join(FillKey { id, part: REVALIDATION }, unix_now())
         else {
