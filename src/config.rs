@@ -31,6 +31,8 @@ pub enum Driver {
     long_about = None,
     after_help = "Validate a configuration file and print the effective configuration:\n  \
                   ringcast check-config FILE [OPTIONS]\n\n\
+                  Run as a caching edge in front of an HTTP origin (PURGE on --metrics-listen):\n  \
+                  ringcast edge --origin URL --cache-dir DIR --cache-size BYTES [OPTIONS]\n\n\
                   Signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens the access log;\n\
                   SIGHUP reloads the TLS certificates."
 )]
