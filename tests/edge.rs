@@ -590,3 +590,34 @@ fn the_access_log_names_the_cache_outcome_and_origin_time() {
     assert!(lines[0].contains("\"cache\":\"miss\",\"origin_ms\":"), "{lines:?}");
     assert!(lines[1].contains("\"cache\":\"hit\",\"origin_ms\":0.000}"), "{lines:?}");
 }
+
+#[test]
+fn a_fill_cut_by_a_crash_is_never_served_after_restart() {
+    let origin = Origin::start("crash");
+    let data = pseudo_random(SLICE / 2, 14);
+    origin.file("c.bin", &data);
+    origin.control("mode?path=/c.bin&mode=stall&arg=30");
+    let cache = CacheDir::new("crash");
+    let mut server = edge(origin.addr, &cache, "uring", &["--cache-default-ttl", "1h"]);
+    let mut s = server.connect();
+    s.write_all(request("GET", "/c.bin", &[]).as_bytes()).unwrap();
+    // The fill has begun once the origin has seen the request; then the edge dies.
+    for _ in 0..200 {
+        if !origin.ranges("/c.bin").is_empty() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(origin.ranges("/c.bin").len(), 1);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(s);
+    drop(server);
+    origin.control("mode?path=/c.bin&mode=normal");
+    let server = edge(origin.addr, &cache, "uring", &["--cache-default-ttl", "1h"]);
+    let r = server.get("/c.bin", &[]);
+    assert_eq!(r.status, 200);
+    assert!(r.body == data);
+    assert!(cache_status(&r).contains("fwd=uri-miss"), "{}", cache_status(&r));
+    assert_eq!(origin.ranges("/c.bin").len(), 2);
+}
