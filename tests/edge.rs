@@ -234,6 +234,15 @@ fn a_cold_herd_fetches_each_slice_once() {
         seen.sort();
         let mut want = slice_ranges(data.len());
         want.sort();
+        if seen != want {
+            let mut s = TcpStream::connect(origin.addr).unwrap();
+            write!(s, "GET /_control/log HTTP/1.1\r\nHost: o\r\nConnection: close\r\n\r\n")
+                .unwrap();
+            eprintln!(
+                "{}",
+                read_response(&mut BufReader::new(s), false).body_text().replace("}, {", "}\n{")
+            );
+        }
         assert_eq!(seen, want, "each slice exactly once");
     }
 }
@@ -620,4 +629,28 @@ fn a_fill_cut_by_a_crash_is_never_served_after_restart() {
     assert!(r.body == data);
     assert!(cache_status(&r).contains("fwd=uri-miss"), "{}", cache_status(&r));
     assert_eq!(origin.ranges("/c.bin").len(), 2);
+}
+
+#[test]
+fn a_slice_failing_mid_response_aborts_it_and_is_not_cached() {
+    for driver in DRIVERS {
+        let origin = Origin::start(&format!("midcut-{driver}"));
+        let data = pseudo_random(2 * SLICE, 15);
+        origin.file("m.bin", &data);
+        let cache = CacheDir::new(&format!("midcut-{driver}"));
+        let server = edge(origin.addr, &cache, driver, &["--cache-default-ttl", "1h"]);
+        // Slice 0 is cached; slice 1's origin answer breaks off halfway.
+        assert!(server.get("/m.bin", &[("Range", "bytes=0-0")]).body == data[..1]);
+        origin.control("mode?path=/m.bin&mode=close-mid-body");
+        let (status, len, body) = get_until_close(server.addr, "/m.bin");
+        assert_eq!(status, 200);
+        assert_eq!(len, Some(data.len() as u64));
+        // Slice 0 went out before slice 1 was fetched; the response then ends short.
+        assert!(body.len() >= SLICE && body.len() < data.len(), "{} bytes", body.len());
+        assert!(data.starts_with(&body));
+        origin.control("mode?path=/m.bin&mode=normal");
+        let r = server.get("/m.bin", &[]);
+        assert!(r.body == data);
+        assert!(cache_status(&r).contains("fwd=partial"), "{}", cache_status(&r));
+    }
 }

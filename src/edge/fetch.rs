@@ -138,6 +138,23 @@ pub(crate) async fn part(edge: &WorkerEdge, want: &Want<'_>, k: u64) -> Result<G
     }
 }
 
+/// Runs the fill of slice `k` (this request being its writer) as a task of its own on this
+/// worker, so that the request reads the growing file like every waiter.
+pub(crate) fn spawn_fill(edge: &WorkerEdge, want: &Want<'_>, k: u64, w: WriterGuard) {
+    let edge = edge.detached();
+    let (id, key, target) = (want.id, want.key.clone(), want.target.to_string());
+    let (client, minor_version) = (want.client.clone(), want.minor_version);
+    monoio::spawn(async move {
+        let origin_time = std::cell::Cell::new(std::time::Duration::ZERO);
+        let origin_time = &origin_time;
+        let want =
+            Want { id, key: &key, target: &target, client: &client, minor_version, origin_time };
+        if let Err(e) = fill(&edge, &want, k, w).await {
+            tracing::debug!(?e, slice = k, "slice fill failed");
+        }
+    });
+}
+
 /// The writer's side: asks the origin for slice `k`, stores it and publishes its progress.
 async fn fill(edge: &WorkerEdge, want: &Want<'_>, k: u64, w: WriterGuard) -> Result<Got, Failed> {
     let shared = &edge.shared;

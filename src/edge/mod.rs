@@ -25,6 +25,7 @@
 
 pub(crate) mod fetch;
 pub(crate) mod revalidate;
+pub(crate) mod stream;
 
 use std::cell::Cell;
 use std::fmt;
@@ -44,7 +45,7 @@ use crate::cache::key::{CacheKey, KeyRules, ObjectId};
 use crate::cache::meta::Meta;
 use crate::cache::slice::Slicing;
 use crate::cache::status::{CacheStatus, Fwd};
-use crate::cache::store::{Part, Store};
+use crate::cache::store::Store;
 use crate::config::EdgeConfig;
 use crate::conn::record;
 use crate::conn::Context;
@@ -603,36 +604,22 @@ async fn send_stored<T: Transport>(
             .filter_map(|k| s.bounds(k, total).map(|(b, l)| (k, b, l)))
             .collect(),
     };
-    let first_identity = (etag.clone(), total);
+    let version = stream::Version { etag: &etag, total };
     let mut sent = 0;
-    let mut current = Some(meta);
     for (k, part_start, part_len) in parts {
-        let meta = match current.take() {
-            Some(m) if m.slicing.is_none() || m.slices.has(k) => m,
-            _ => match fetch::part(edge, want, k).await {
-                Ok(Got::Stored { meta, .. }) => meta,
-                _ => return Err(abort("a later slice could not be had")),
-            },
-        };
-        let same = meta.total == first_identity.1
-            && meta.fields.get("etag").unwrap_or_default() == first_identity.0.as_bytes();
-        if !same {
-            return Err(abort("the object changed between slices"));
-        }
-        let path = edge
-            .shared
-            .store
-            .body_path(&want.id, if meta.slicing.is_some() { Part::Slice(k) } else { Part::Whole });
-        let file = std::fs::File::open(&path).map_err(|e| SendError::io("open cached body", e))?;
-        let from = start.max(part_start);
-        let to = end.min(part_start + part_len);
-        let body = Body {
-            file: Some(Rc::new(file)),
-            segments: smallvec![Segment::File { offset: from - part_start, len: to - from }],
-        };
-        sent += body::send(socket, head_bytes.take().unwrap_or_default(), &body, false, strategy)
-            .await?;
-        current = Some(meta);
+        let lo = start.max(part_start) - part_start;
+        let hi = end.min(part_start + part_len) - part_start;
+        sent += stream::send_slice(
+            edge,
+            socket,
+            want,
+            &version,
+            k,
+            (lo, hi),
+            &mut head_bytes,
+            strategy,
+        )
+        .await?;
     }
     Ok(Answered {
         status: status.code(),
