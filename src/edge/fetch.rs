@@ -43,6 +43,42 @@ pub(crate) struct Want<'a> {
     pub(crate) origin_time: &'a std::cell::Cell<std::time::Duration>,
 }
 
+/// A [`Want`]'s values, owned, for a task that outlives the request.
+pub(crate) struct OwnedWant {
+    id: ObjectId,
+    key: crate::cache::key::CacheKey,
+    target: String,
+    client: Fields,
+    minor_version: u8,
+}
+
+impl OwnedWant {
+    pub(crate) fn of(want: &Want<'_>) -> Self {
+        Self {
+            id: want.id,
+            key: want.key.clone(),
+            target: want.target.to_string(),
+            client: want.client.clone(),
+            minor_version: want.minor_version,
+        }
+    }
+
+    /// The borrowed view, adding origin time to `origin_time`.
+    pub(crate) fn want<'a>(
+        &'a self,
+        origin_time: &'a std::cell::Cell<std::time::Duration>,
+    ) -> Want<'a> {
+        Want {
+            id: self.id,
+            key: &self.key,
+            target: &self.target,
+            client: &self.client,
+            minor_version: self.minor_version,
+            origin_time,
+        }
+    }
+}
+
 impl Want<'_> {
     /// Adds the time since `since` to the origin time.
     fn origin_since(&self, since: monoio::time::Instant) {
@@ -142,13 +178,10 @@ pub(crate) async fn part(edge: &WorkerEdge, want: &Want<'_>, k: u64) -> Result<G
 /// worker, so that the request reads the growing file like every waiter.
 pub(crate) fn spawn_fill(edge: &WorkerEdge, want: &Want<'_>, k: u64, w: WriterGuard) {
     let edge = edge.detached();
-    let (id, key, target) = (want.id, want.key.clone(), want.target.to_string());
-    let (client, minor_version) = (want.client.clone(), want.minor_version);
+    let owned = OwnedWant::of(want);
     monoio::spawn(async move {
         let origin_time = std::cell::Cell::new(std::time::Duration::ZERO);
-        let origin_time = &origin_time;
-        let want =
-            Want { id, key: &key, target: &target, client: &client, minor_version, origin_time };
+        let want = owned.want(&origin_time);
         if let Err(e) = fill(&edge, &want, k, w).await {
             tracing::debug!(?e, slice = k, "slice fill failed");
         }

@@ -9,16 +9,16 @@
 //! [`crate::http::conditional`] and [`crate::http::range`] against the stored ones. Anything
 //! missing is filled one slice at a time through the process-wide fill table
 //! ([`fetch::part`]): one origin request per slice whichever worker asks, the others waiting
-//! on its commits; the response streams slice by slice as each one is complete on disk, so a
-//! client range touches (and a cold cache fetches) only its slices.
+//! on its commits. The first slice a response needs is had whole (its metadata makes the
+//! head); the others stream read-while-write ([`stream`]). A client range touches (and a
+//! cold cache fetches) only its slices.
 //!
 //! Version safety: every slice sent on one response must have the first slice's `ETag` and
 //! total length; otherwise the connection is closed (the head promised a length), so a client
 //! gets one version whole or an aborted transfer, never a mix.
 //!
-//! Stale objects (past their freshness lifetime) are refetched; conditional revalidation,
-//! stale-while-revalidate and stale-if-error are decided in [`crate::cache::freshness`] but not
-//! yet acted on here.
+//! Stale objects go through [`revalidate`]: conditional revalidation (one per object at a
+//! time), stale-while-revalidate (one background revalidation), stale-if-error.
 //!
 //! Cancellation: a dropped answer drops its fill writer (the fill is handed to a waiter) and
 //! any temporary file (deleted).
@@ -265,6 +265,16 @@ enum CacheOutcome {
 }
 
 impl Answered {
+    fn new(
+        status: u16,
+        pending: record::Pending,
+        body_bytes: u64,
+        close: bool,
+        outcome: CacheOutcome,
+    ) -> Self {
+        Self { status, pending, body_bytes, close, outcome, origin_time: Duration::ZERO }
+    }
+
     /// The access-log fields.
     pub(crate) fn log(&self) -> Option<crate::access_log::EdgeFields> {
         let cache = crate::metrics::CACHE_OUTCOMES[self.outcome as usize];
@@ -386,18 +396,8 @@ async fn answer_request<T: Transport>(
         Ok(Got::Stored { meta, fetched, collapsed }) => (meta, fetched, collapsed),
         Ok(Got::Pass(p)) => return send_pass(ctx, socket, req, p, fwd, close).await,
         Err(Failed::Unsatisfiable(total)) => {
-            let cr = range::unsatisfied_content_range(total);
             let status = CacheStatus { fwd: Some(fwd), ..Default::default() };
-            return simple(
-                ctx,
-                socket,
-                req,
-                Status::RangeNotSatisfiable,
-                close,
-                &[("Content-Range", &cr)],
-                Some(status),
-            )
-            .await;
+            return unsatisfiable(ctx, socket, req, total, close, Some(status)).await;
         }
         Err(Failed::Origin(code)) => {
             let status = if code == 504 { Status::GatewayTimeout } else { Status::BadGateway };
@@ -512,7 +512,9 @@ async fn send_stored<T: Transport>(
             write_fields(&meta.fields, &mut extra);
             cache_status(&meta, now, hit, &how, false, &mut extra);
             head.raw(&extra);
-            let answered = finish_head(socket, head, req, Status::NotModified, close).await?;
+            let status = Status::NotModified;
+            let answered =
+                deliver(ctx, socket, req, head, Body::empty(), true, status, close).await?;
             let outcome = if hit {
                 CacheOutcome::Hit
             } else if how.fwd == Fwd::Stale {
@@ -537,17 +539,7 @@ async fn send_stored<T: Transport>(
         // Several ranges are answered with the whole object (RFC 9110 §14.2 allows it).
         RangeDecision::Full | RangeDecision::Multi(_) => (Status::Ok, 0, total),
         RangeDecision::NotSatisfiable => {
-            let cr = range::unsatisfied_content_range(total);
-            return simple(
-                ctx,
-                socket,
-                req,
-                Status::RangeNotSatisfiable,
-                close,
-                &[("Content-Range", &cr)],
-                None,
-            )
-            .await;
+            return unsatisfiable(ctx, socket, req, total, close, None).await;
         }
     };
     let slicing = meta.slicing;
@@ -587,14 +579,7 @@ async fn send_stored<T: Transport>(
             strategy,
         )
         .await?;
-        return Ok(Answered {
-            status: status.code(),
-            pending,
-            body_bytes: sent,
-            close,
-            outcome,
-            origin_time: Duration::ZERO,
-        });
+        return Ok(Answered::new(status.code(), pending, sent, close, outcome));
     }
     let end = start + len;
     let parts: Vec<(u64, u64, u64)> = match slicing {
@@ -621,14 +606,7 @@ async fn send_stored<T: Transport>(
         )
         .await?;
     }
-    Ok(Answered {
-        status: status.code(),
-        pending,
-        body_bytes: sent,
-        close,
-        outcome,
-        origin_time: Duration::ZERO,
-    })
+    Ok(Answered::new(status.code(), pending, sent, close, outcome))
 }
 
 /// The error that closes a connection whose response cannot be completed.
@@ -656,26 +634,37 @@ fn cache_status(meta: &Meta, now: u64, hit: bool, how: &Fetched, partial: bool, 
     cs.write_field(CACHE_NAME, out);
 }
 
-async fn finish_head<T: Transport>(
+/// 416 for an object of `total` bytes (RFC 9110 §15.5.17: `Content-Range: bytes */total`).
+async fn unsatisfiable<T: Transport>(
+    ctx: &Context,
     socket: &T,
-    head: HeadWriter,
     req: &Request,
+    total: u64,
+    close: bool,
+    cs: Option<CacheStatus<'_>>,
+) -> Result<Answered, SendError> {
+    let cr = range::unsatisfied_content_range(total);
+    let fields = [("Content-Range", cr.as_str())];
+    simple(ctx, socket, req, Status::RangeNotSatisfiable, close, &fields, cs).await
+}
+
+/// Ends `head` and sends it with `body`.
+#[allow(clippy::too_many_arguments, reason = "the response's parts, each used once")]
+async fn deliver<T: Transport>(
+    ctx: &Context,
+    socket: &T,
+    req: &Request,
+    head: HeadWriter,
+    body: Body,
+    head_only: bool,
     status: Status,
     close: bool,
 ) -> Result<Answered, SendError> {
     let keep10 = req.http10_keep_alive() && !close;
     let head = head.finish(close, keep10);
-    let pending = record::before_send(&head, &Body::empty(), true);
-    let sent = body::send(socket, head, &Body::empty(), true, crate::body::Strategy::Auto).await?;
-    let outcome = CacheOutcome::Local;
-    Ok(Answered {
-        status: status.code(),
-        pending,
-        body_bytes: sent,
-        close,
-        outcome,
-        origin_time: Duration::ZERO,
-    })
+    let pending = record::before_send(&head, &body, head_only);
+    let sent = body::send(socket, head, &body, head_only, ctx.config.body_strategy).await?;
+    Ok(Answered::new(status.code(), pending, sent, close, CacheOutcome::Local))
 }
 
 /// A short answer made here (errors, 405, 508, 416), with `Cache-Status` when it says something.
@@ -699,21 +688,8 @@ async fn simple<T: Transport>(
         cs.write_field(CACHE_NAME, &mut line);
         head.raw(&line);
     }
-    let keep10 = req.http10_keep_alive() && !close;
-    let head = head.finish(close, keep10);
-    let body = Body::bytes(text);
     let head_only = req.method == Method::Head;
-    let pending = record::before_send(&head, &body, head_only);
-    let sent = body::send(socket, head, &body, head_only, ctx.config.body_strategy).await?;
-    let outcome = CacheOutcome::Local;
-    Ok(Answered {
-        status: status.code(),
-        pending,
-        body_bytes: sent,
-        close,
-        outcome,
-        origin_time: Duration::ZERO,
-    })
+    deliver(ctx, socket, req, head, Body::bytes(text), head_only, status, close).await
 }
 
 /// Sends an origin answer that was not stored, whole, as the origin gave it.
@@ -752,14 +728,7 @@ async fn send_pass<T: Transport>(
     let pending = record::before_send(&bytes, &body, head_only);
     let sent = body::send(socket, bytes, &body, head_only, ctx.config.body_strategy).await?;
     let outcome = CacheOutcome::Pass;
-    Ok(Answered {
-        status: p.status,
-        pending,
-        body_bytes: sent,
-        close,
-        outcome,
-        origin_time: Duration::ZERO,
-    })
+    Ok(Answered::new(p.status, pending, sent, close, outcome))
 }
 
 /// The status line for an origin's status code.

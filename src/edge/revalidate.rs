@@ -19,7 +19,7 @@ use crate::cache::meta::Meta;
 use crate::cache::revalidate::{apply_not_modified, conditional_fields, Update};
 use crate::cache::store::Part;
 
-use super::fetch::{send, Want};
+use super::fetch::{send, OwnedWant, Want};
 use super::{unix_now, Lookup, WorkerEdge, DEADLINES};
 
 /// The fill-table part under which an object's revalidation is coalesced (no slice has
@@ -85,13 +85,11 @@ pub(crate) async fn usable(edge: &WorkerEdge, want: &Want<'_>) -> Stored {
 /// Starts one background revalidation of the object unless one is running already.
 fn background(edge: &WorkerEdge, want: &Want<'_>) {
     let edge = edge.detached();
-    let (id, key, target) = (want.id, want.key.clone(), want.target.to_string());
-    let (client, minor_version) = (want.client.clone(), want.minor_version);
+    let owned = OwnedWant::of(want);
+    let id = want.id;
     monoio::spawn(async move {
         let origin_time = std::cell::Cell::new(std::time::Duration::ZERO);
-        let origin_time = &origin_time;
-        let want =
-            Want { id, key: &key, target: &target, client: &client, minor_version, origin_time };
+        let want = owned.want(&origin_time);
         let Join::Writer(w) =
             edge.shared.fills.join(FillKey { id, part: REVALIDATION }, unix_now())
         else {
