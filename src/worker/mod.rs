@@ -330,6 +330,19 @@ fn startup_block(c: &Config, s: &Settled<'_>) -> String {
         ("ktls", s.https.map_or("-".into(), |h| h.ktls_note.clone())),
         ("access log", access),
         ("root", c.root.display().to_string()),
+        (
+            "edge",
+            c.edge.as_ref().map_or("off".into(), |e| {
+                format!(
+                    "origin {} ({}), cache {} ({} bytes), slices of {} bytes",
+                    e.origin_host,
+                    e.origin,
+                    e.cache_dir.display(),
+                    e.cache_size,
+                    e.slice_size
+                )
+            }),
+        ),
         ("config file", c.config_file.as_ref().map_or("none".into(), |p| p.display().to_string())),
         (
             "timeouts",
