@@ -567,10 +567,13 @@ async fn send_stored<T: Transport>(
     } else {
         CacheOutcome::Miss
     };
-    let pending =
-        record::before_send(head_bytes.as_deref().unwrap_or_default(), &Body::empty(), false);
+    // What the counters call the body's mechanism: that of one range of its length (the
+    // slices go by it, each from its own file).
+    let probe = Body { file: None, segments: smallvec![Segment::File { offset: 0, len }] };
+    let head_only = req.method == Method::Head || len == 0;
+    let pending = record::before_send(head_bytes.as_deref().unwrap_or_default(), &probe, head_only);
     let strategy = ctx.config.body_strategy;
-    if req.method == Method::Head || len == 0 {
+    if head_only {
         let sent = body::send(
             socket,
             head_bytes.take().unwrap_or_default(),
