@@ -191,6 +191,11 @@ fn a_miss_is_stored_and_then_hit_and_survives_a_restart() {
         );
         assert!(second.header("age").is_some());
         assert_eq!(origin.ranges("/a.bin"), slice_ranges(data.len()));
+        // HEAD on a hit: the head alone, the length of the object.
+        let head = server.exchange(request("HEAD", "/a.bin", &[]).as_bytes());
+        assert_eq!(head.status, 200);
+        assert_eq!(head.content_length(), Some(data.len() as u64));
+        assert!(cache_status(&head).contains("hit"));
         // A conditional hit: 304 from the stored validators, no origin request.
         let etag = second.header("etag").unwrap().to_string();
         let nm = server.get("/a.bin", &[("If-None-Match", &etag)]);
