@@ -220,6 +220,17 @@ pub struct Entry<'a> {
     pub duration: Duration,
     /// How the body was sent (see `metrics::BODY_STRATEGIES`).
     pub body_strategy: &'static str,
+    /// Edge mode: how the cache answered and the time spent waiting for the origin.
+    pub edge: Option<EdgeFields>,
+}
+
+/// The access-log fields of an edge-mode request (JSON format: `cache`, `origin_ms`).
+#[derive(Debug, Clone, Copy)]
+pub struct EdgeFields {
+    /// The cache outcome (`metrics::CACHE_OUTCOMES`).
+    pub cache: &'static str,
+    /// Time spent on origin requests for this response (heads and bodies); zero on a hit.
+    pub origin: Duration,
 }
 
 /// One worker's access-log buffer. Used by that worker's thread only.
@@ -340,13 +351,24 @@ fn json_line(out: &mut Vec<u8>, stamp: &str, worker: usize, e: &Entry<'_>) {
     out.extend_from_slice(b",\"user_agent\":");
     json_str(out, e.user_agent);
     let micros = e.duration.as_micros();
-    let _ = writeln!(
+    let _ = write!(
         out,
-        ",\"duration_ms\":{}.{:03},\"worker\":{worker},\"body_strategy\":\"{}\"}}",
+        ",\"duration_ms\":{}.{:03},\"worker\":{worker},\"body_strategy\":\"{}\"",
         micros / 1000,
         micros % 1000,
         e.body_strategy
     );
+    if let Some(edge) = e.edge {
+        let origin = edge.origin.as_micros();
+        let _ = write!(
+            out,
+            ",\"cache\":\"{}\",\"origin_ms\":{}.{:03}",
+            edge.cache,
+            origin / 1000,
+            origin % 1000
+        );
+    }
+    out.extend_from_slice(b"}\n");
 }
 
 /// A JSON string (invalid UTF-8 replaced by U+FFFD), or `null`.
@@ -437,6 +459,7 @@ mod tests {
             user_agent: ua,
             duration: Duration::from_micros(1_234),
             body_strategy: "copy",
+            edge: None,
         }
     }
 
@@ -469,6 +492,12 @@ mod tests {
              \"status\":200,\"body_bytes\":6,\"referer\":null,\"user_agent\":\"ua\",\
              \"duration_ms\":1.234,\"worker\":3,\"body_strategy\":\"copy\"}\n"
         );
+        let mut out = Vec::new();
+        let edge = EdgeFields { cache: "miss", origin: Duration::from_micros(12_345) };
+        let e = Entry { edge: Some(edge), ..entry(b"/v", None) };
+        json_line(&mut out, "2000-10-10T13:55:36Z", 0, &e);
+        let line = String::from_utf8(out).unwrap();
+        assert!(line.ends_with(",\"cache\":\"miss\",\"origin_ms\":12.345}\n"), "{line}");
     }
 
     #[test]

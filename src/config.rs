@@ -31,6 +31,8 @@ pub enum Driver {
     long_about = None,
     after_help = "Validate a configuration file and print the effective configuration:\n  \
                   ringcast check-config FILE [OPTIONS]\n\n\
+                  Run as a caching edge in front of an HTTP origin (PURGE on --metrics-listen):\n  \
+                  ringcast edge --origin URL --cache-dir DIR --cache-size BYTES [OPTIONS]\n\n\
                   Signals: SIGTERM/SIGINT drain and exit; SIGUSR1 reopens the access log;\n\
                   SIGHUP reloads the TLS certificates."
 )]
@@ -178,6 +180,36 @@ pub struct Args {
     /// SIGHUP does) [default: only on SIGHUP].
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub tls_watch: Option<Duration>,
+
+    /// Edge mode (`ringcast edge`): the origin to cache, `http://HOST[:PORT]`.
+    #[arg(long, value_name = "URL")]
+    pub origin: Option<String>,
+
+    /// Edge mode: the directory holding cached bodies and metadata.
+    #[arg(long, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Edge mode: the disk budget for cached bodies, in bytes (least recently used evicted).
+    #[arg(long, value_name = "BYTES")]
+    pub cache_size: Option<u64>,
+
+    /// Edge mode: freshness lifetime for responses that state none [default: stored only
+    /// with a validator and revalidated on each use].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cache_default_ttl: Option<Duration>,
+
+    /// Edge mode: objects are fetched and stored in aligned slices of this many bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024 * 1024)]
+    pub slice_size: u64,
+
+    /// Edge mode: a query parameter left out of the cache key (repeatable; signed-URL tokens).
+    #[arg(long, value_name = "NAME")]
+    pub cache_ignore_param: Vec<String>,
+
+    /// Edge mode: this deployment's id in `CDN-Loop` (RFC 8586); a request already carrying
+    /// it is refused with 508.
+    #[arg(long, value_name = "ID", default_value = "ringcast")]
+    pub cdn_id: String,
 }
 
 /// Errors found while validating the command line.
@@ -265,6 +297,29 @@ pub struct Config {
     pub redirect_http: bool,
     /// See [`Args::tls_watch`].
     pub tls_watch: Option<Duration>,
+    /// Edge mode (`--origin`), when configured.
+    pub edge: Option<EdgeConfig>,
+}
+
+/// The edge mode's settings (`ringcast edge`).
+#[derive(Debug, Clone)]
+pub struct EdgeConfig {
+    /// The origin's address (resolved at start-up).
+    pub origin: SocketAddr,
+    /// The origin's `Host` value (`host[:port]` as given in the URL).
+    pub origin_host: String,
+    /// See [`Args::cache_dir`].
+    pub cache_dir: PathBuf,
+    /// See [`Args::cache_size`].
+    pub cache_size: u64,
+    /// See [`Args::cache_default_ttl`].
+    pub default_ttl: Option<Duration>,
+    /// See [`Args::slice_size`].
+    pub slice_size: u64,
+    /// See [`Args::cache_ignore_param`].
+    pub ignore_params: Vec<String>,
+    /// See [`Args::cdn_id`].
+    pub cdn_id: String,
 }
 
 impl Config {
@@ -307,6 +362,7 @@ impl Config {
             return Err(ConfigError::Invalid("--index must be a plain file name".into()));
         }
         let tls_certs = tls_certs(&args)?;
+        let edge = edge_config(&args)?;
         Ok(Self {
             root,
             listen: args.listen,
@@ -343,8 +399,52 @@ impl Config {
             ktls: args.ktls,
             redirect_http: args.redirect_http,
             tls_watch: args.tls_watch,
+            edge,
         })
     }
+}
+
+/// The edge settings, checked: all or nothing of `--origin`, `--cache-dir`, `--cache-size`;
+/// an `http://` origin whose host resolves; a slice size of at least 4 KiB.
+fn edge_config(args: &Args) -> Result<Option<EdgeConfig>, ConfigError> {
+    let Some(url) = &args.origin else {
+        if args.cache_dir.is_some() || args.cache_size.is_some() {
+            return Err(ConfigError::Invalid("--cache-dir and --cache-size need --origin".into()));
+        }
+        return Ok(None);
+    };
+    let (Some(cache_dir), Some(cache_size)) = (&args.cache_dir, args.cache_size) else {
+        return Err(ConfigError::Invalid("--origin needs --cache-dir and --cache-size".into()));
+    };
+    let Some(rest) = url.strip_prefix("http://") else {
+        return Err(ConfigError::Invalid(format!("--origin {url}: only http:// origins")));
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.is_empty() {
+        return Err(ConfigError::Invalid(format!("--origin {url}: no host")));
+    }
+    let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    let origin = std::net::ToSocketAddrs::to_socket_addrs(&with_port)
+        .ok()
+        .and_then(|mut a| a.next())
+        .ok_or_else(|| ConfigError::Invalid(format!("--origin {url}: cannot resolve")))?;
+    if args.slice_size < 4096 {
+        return Err(ConfigError::Invalid("--slice-size must be at least 4096".into()));
+    }
+    Ok(Some(EdgeConfig {
+        origin,
+        origin_host: authority.to_string(),
+        cache_dir: cache_dir.clone(),
+        cache_size,
+        default_ttl: args.cache_default_ttl,
+        slice_size: args.slice_size,
+        ignore_params: args.cache_ignore_param.clone(),
+        cdn_id: args.cdn_id.clone(),
+    }))
 }
 
 /// The certificate pairs, checked: paired in order, present exactly when HTTPS is served, and

@@ -18,7 +18,19 @@ fn main() -> ExitCode {
     if argv.get(1).is_some_and(|a| a == "check-config") {
         return check_config(argv);
     }
+    // `ringcast edge --origin URL ...`: the word selects the edge mode, which then needs
+    // `--origin` (from the command line or the file).
+    let edge = argv.get(1).is_some_and(|a| a == "edge");
+    if edge {
+        argv.remove(1);
+    }
     let config = match config_file::load(std::mem::take(&mut argv)) {
+        Ok(c) if edge && c.edge.is_none() => {
+            eprintln!(
+                "ringcast edge: --origin URL, --cache-dir DIR and --cache-size BYTES are needed"
+            );
+            return ExitCode::from(2);
+        }
         Ok(c) => c,
         Err(FileError::Cli(e)) => e.exit(),
         Err(e) => {

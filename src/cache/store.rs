@@ -353,6 +353,11 @@ impl Store {
         self.remove_files(id)
     }
 
+    /// The ids of every indexed object (a snapshot, for purges by prefix).
+    pub(crate) fn ids(&self) -> Vec<ObjectId> {
+        self.lock().entries.keys().copied().collect()
+    }
+
     /// Body bytes indexed in all.
     pub(crate) fn bytes(&self) -> u64 {
         self.lock().bytes

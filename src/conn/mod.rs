@@ -82,6 +82,8 @@ pub struct Context {
     pub boundary_seq: Cell<u64>,
     /// This worker's TLS state, when HTTPS listeners are configured.
     pub tls: Option<crate::tls::WorkerTls>,
+    /// Edge mode: requests are answered from the cache and the origin, not the root.
+    pub(crate) edge: Option<crate::edge::WorkerEdge>,
 }
 
 impl Context {
@@ -104,7 +106,14 @@ impl Context {
             draining: Cell::new(false),
             boundary_seq: Cell::new(0),
             tls: None,
+            edge: None,
         }
+    }
+
+    /// The context in edge mode, sharing the process-wide cache `edge`.
+    pub fn with_edge(mut self, edge: Arc<crate::edge::Shared>) -> Self {
+        self.edge = Some(crate::edge::WorkerEdge::new(edge, self.worker_id));
+        self
     }
 
     /// The context with this worker's TLS state.
@@ -162,7 +171,14 @@ impl Drop for Registration<'_> {
 enum Job {
     /// A request to answer; with `Some` host when it is redirected to HTTPS instead (the
     /// inner `None`: no usable `Host` field).
-    Request(Request, Option<Box<record::ClientFields>>, Option<Box<Option<String>>>),
+    /// In edge mode the request's field lines ride along (the origin request and the loop
+    /// check need them).
+    Request(
+        Request,
+        Option<Box<record::ClientFields>>,
+        Option<Box<Option<String>>>,
+        Option<Box<crate::cache::fields::Fields>>,
+    ),
     /// An unparseable request: answer with its status and close.
     Reject(ParseError),
 }
@@ -318,8 +334,8 @@ async fn answer<T: Transport>(
     peer: &SocketAddr,
 ) -> Result<bool, SendError> {
     let started = Instant::now();
-    let (request, client, redirect) = match job {
-        Job::Request(r, client, redirect) => (r, client, redirect),
+    let (request, client, redirect, edge_fields) = match job {
+        Job::Request(r, client, redirect, edge_fields) => (r, client, redirect, edge_fields),
         Job::Reject(e) => {
             record::conn_error(crate::metrics::ConnError::BadRequest);
             info!(%peer, status = e.status().code(), error = %e, "rejected request");
@@ -338,6 +354,16 @@ async fn answer<T: Transport>(
     if has_body && !close && request.expect_continue {
         // RFC 9110 §10.1.1: we will read (and discard) the content.
         socket.write_all(b"HTTP/1.1 100 Continue\r\n\r\n", false).await?;
+    }
+    if let (Some(edge), None) = (&ctx.edge, &redirect) {
+        let fields = edge_fields.map(|f| *f).unwrap_or_default();
+        let out =
+            Box::pin(crate::edge::answer(ctx, edge, socket, &request, &fields, close)).await?;
+        let took = started.elapsed();
+        let client = client.as_deref();
+        let (status, pending, body, log) = (out.status, out.pending, out.body_bytes, out.log());
+        record::after_send_with(*peer, Some(&request), client, status, pending, body, took, log);
+        return finish_answer(ctx, socket, out.close, has_body).await;
     }
     let plan = match redirect {
         Some(host) => redirect_plan(ctx, socket, &request, host.as_deref(), close),
@@ -360,7 +386,17 @@ async fn answer<T: Transport>(
     if let Ok(files) = ctx.files.try_borrow() {
         record::file_cache(files.stats());
     }
-    if plan.close {
+    finish_answer(ctx, socket, plan.close, has_body).await
+}
+
+/// After a response: closes the connection when it must. `Ok(false)` when it closed.
+async fn finish_answer<T: Transport>(
+    ctx: &Context,
+    socket: &T,
+    close: bool,
+    has_body: bool,
+) -> Result<bool, SendError> {
+    if close {
         if has_body {
             Box::pin(linger_close(ctx, socket)).await;
         } else {
@@ -414,8 +450,11 @@ fn receive<T: Transport>(ctx: &Context, socket: &T, conn: &mut Conn) -> io::Resu
     }
     let limits = ctx.limits();
     // Only a plain connection is redirected.
-    let limits =
-        ParseRules { http: limits, redirect: !T::ENCRYPTED && ctx.redirect_port().is_some() };
+    let limits = ParseRules {
+        http: limits,
+        redirect: !T::ENCRYPTED && ctx.redirect_port().is_some(),
+        edge: ctx.edge.is_some(),
+    };
     let mut jobs = Jobs::new();
     if conn.pending.is_empty() {
         let consumed = parse_all(&buf[..n], conn, &limits, ctx.config.max_discard_bytes, &mut jobs);
@@ -468,7 +507,8 @@ fn parse_all(
                 let head = &data[at - head_len..at];
                 let client = record::client_fields(head);
                 let redirect = limits.redirect.then(|| Box::new(redirect::host_of(head)));
-                jobs.push(Job::Request(req, client, redirect));
+                let edge = limits.edge.then(|| Box::new(crate::edge::client_fields(head)));
+                jobs.push(Job::Request(req, client, redirect, edge));
                 if ends {
                     // Nothing after this request is read: the connection closes after it.
                     return data.len();
@@ -489,6 +529,8 @@ struct ParseRules {
     http: Limits,
     /// Requests are answered with a redirect to HTTPS.
     redirect: bool,
+    /// Edge mode: the request's field lines are kept.
+    edge: bool,
 }
 
 /// Whether the connection must close after answering `req`: the client asked for it, or its

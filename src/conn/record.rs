@@ -78,6 +78,11 @@ pub fn uninstall() {
 }
 
 #[inline]
+/// Runs `f` on this worker's counters (edge-mode counting).
+pub(crate) fn metrics(f: impl FnOnce(&metrics::WorkerMetrics)) {
+    with(|o| f(o.metrics()));
+}
+
 fn with(f: impl FnOnce(&Observer)) {
     OBSERVER.with(|o| {
         if let Some(obs) = o.borrow().as_ref() {
@@ -198,6 +203,21 @@ pub fn after_send(
     body_bytes: u64,
     took: Duration,
 ) {
+    after_send_with(peer, request, client, status, pending, body_bytes, took, None);
+}
+
+/// [`after_send`] with the edge mode's access-log fields.
+#[allow(clippy::too_many_arguments, reason = "the access-log entry's parts, each used once")]
+pub(crate) fn after_send_with(
+    peer: SocketAddr,
+    request: Option<&Request>,
+    client: Option<&ClientFields>,
+    status: u16,
+    pending: Pending,
+    body_bytes: u64,
+    took: Duration,
+    edge: Option<crate::access_log::EdgeFields>,
+) {
     with(|o| {
         let m = o.metrics();
         let sent = pending.head_bytes + body_bytes;
@@ -217,6 +237,7 @@ pub fn after_send(
                 user_agent: client.and_then(|c| c.user_agent.as_deref()),
                 duration: took,
                 body_strategy: BODY_STRATEGIES[pending.strategy],
+                edge,
             };
             let dropped = log.record(&entry);
             m.access_log_dropped_bytes.add(dropped);

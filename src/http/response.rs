@@ -50,6 +50,12 @@ pub enum Status {
     ServiceUnavailable,
     /// 505 (§15.6.6).
     HttpVersionNotSupported,
+    /// 502 (§15.6.3): the edge's origin failed.
+    BadGateway,
+    /// 504 (§15.6.5): the edge's origin did not answer in time.
+    GatewayTimeout,
+    /// 508 (RFC 5842 §7.2): the request came round a CDN loop (RFC 8586).
+    LoopDetected,
 }
 
 impl Status {
@@ -74,6 +80,9 @@ impl Status {
             Status::ExpectationFailed => 417,
             Status::HeaderFieldsTooLarge => 431,
             Status::InternalServerError => 500,
+            Status::BadGateway => 502,
+            Status::GatewayTimeout => 504,
+            Status::LoopDetected => 508,
             Status::NotImplemented => 501,
             Status::ServiceUnavailable => 503,
             Status::HttpVersionNotSupported => 505,
@@ -104,6 +113,9 @@ impl Status {
             Status::NotImplemented => "HTTP/1.1 501 Not Implemented\r\n",
             Status::ServiceUnavailable => "HTTP/1.1 503 Service Unavailable\r\n",
             Status::HttpVersionNotSupported => "HTTP/1.1 505 HTTP Version Not Supported\r\n",
+            Status::BadGateway => "HTTP/1.1 502 Bad Gateway\r\n",
+            Status::GatewayTimeout => "HTTP/1.1 504 Gateway Timeout\r\n",
+            Status::LoopDetected => "HTTP/1.1 508 Loop Detected\r\n",
         }
     }
 

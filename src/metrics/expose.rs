@@ -95,6 +95,38 @@ pub fn render(registry: &Registry, out: &mut String) {
         });
     }
 
+    family(
+        out,
+        "ringcast_edge_requests_total",
+        "counter",
+        "Edge mode: requests by how the cache answered them.",
+    );
+    for (k, name) in super::CACHE_OUTCOMES.iter().enumerate() {
+        let extra = format!("cache=\"{name}\"");
+        series(out, "ringcast_edge_requests_total", &extra, workers, &labels, |w| {
+            &w.cache_outcomes[k]
+        });
+    }
+    for (name, help, pick) in [
+        (
+            "ringcast_edge_hit_bytes_total",
+            "Edge mode: body bytes sent from the cache on hits.",
+            (|w| &w.cache_hit_bytes) as fn(&WorkerMetrics) -> &Counter,
+        ),
+        ("ringcast_origin_requests_total", "Edge mode: requests sent to the origin.", |w| {
+            &w.origin_requests
+        }),
+        ("ringcast_origin_bytes_total", "Edge mode: body bytes received from the origin.", |w| {
+            &w.origin_bytes
+        }),
+        ("ringcast_origin_errors_total", "Edge mode: origin requests that failed.", |w| {
+            &w.origin_errors
+        }),
+    ] {
+        family(out, name, "counter", help);
+        series(out, name, "", workers, &labels, pick);
+    }
+
     histogram(out, workers, &labels);
 }
 

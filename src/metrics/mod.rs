@@ -94,6 +94,13 @@ pub const CONN_ERRORS: [(ConnError, &str); 7] = [
     (ConnError::Accept, "accept"),
 ];
 
+/// How an edge-mode request was answered (label `cache`): from the cache (`hit`, also stale
+/// within stale-while-revalidate), after going to the origin for a stale copy (`stale`:
+/// revalidated, or served within stale-if-error, or refetched), a miss (`miss`, also a partial
+/// hit), passed through uncached (`pass`), an origin failure (`error`), or answered locally
+/// without the cache (`local`: 405, 508, 412, 416).
+pub const CACHE_OUTCOMES: [&str; 6] = ["hit", "stale", "miss", "pass", "error", "local"];
+
 /// Upper bounds of the request-duration histogram buckets, in microseconds (`+Inf` implied).
 pub const DURATION_BUCKETS_MICROS: [u64; 16] = [
     500, 1_000, 2_500, 5_000, 10_000, 25_000, 50_000, 100_000, 250_000, 500_000, 1_000_000,
@@ -130,6 +137,16 @@ pub struct WorkerMetrics {
     pub duration_sum_micros: Counter,
     /// TLS connections past the handshake, by record layer, indexed like [`TLS_RECORD_LAYERS`].
     pub tls_connections: [Counter; 2],
+    /// Edge mode: requests by how the cache answered, indexed like [`CACHE_OUTCOMES`].
+    pub cache_outcomes: [Counter; 6],
+    /// Edge mode: body bytes of cache hits (origin offload = this / body bytes served).
+    pub cache_hit_bytes: Counter,
+    /// Edge mode: requests sent to the origin.
+    pub origin_requests: Counter,
+    /// Edge mode: body bytes received from the origin.
+    pub origin_bytes: Counter,
+    /// Edge mode: origin requests that failed (connect, timeout, framing, truncation).
+    pub origin_errors: Counter,
 }
 
 /// Where a TLS connection's records are sealed and opened: rustls, or the kernel after a

@@ -5,6 +5,11 @@
 //! touches a worker's runtime. Each connection gets one response and is closed; a client has
 //! [`CLIENT_TIMEOUT`] to send its request head, so a stuck scraper cannot wedge the thread for
 //! long. Any other path or method gets 404 or 405. The thread lives until the process exits.
+//!
+//! In edge mode it is also the only place that accepts `PURGE` (the data port answers it with
+//! 405): `PURGE /path` deletes that object, `PURGE /prefix*` every object whose path starts
+//! with `/prefix`, and a `Purge-Mode: soft` field marks them stale instead of deleting them.
+//! The answer is 200 with the count, or 404 when nothing matched.
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -23,15 +28,24 @@ const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest request head read from a scraper.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 
-/// Binds `addr` and serves the registry from a new thread. Returns the bound address.
-pub fn spawn(addr: SocketAddr, registry: Arc<Registry>) -> io::Result<SocketAddr> {
+/// Carries out a purge: `(target, prefix, soft)` → objects purged (the edge cache's
+/// `edge::Shared::purge`).
+pub type Purger = Arc<dyn Fn(&str, bool, bool) -> u64 + Send + Sync>;
+
+/// Binds `addr` and serves the registry (and purges, given a `purger`) from a new thread.
+/// Returns the bound address.
+pub fn spawn(
+    addr: SocketAddr,
+    registry: Arc<Registry>,
+    purger: Option<Purger>,
+) -> io::Result<SocketAddr> {
     let listener = TcpListener::bind(addr)?;
     let local = listener.local_addr()?;
     std::thread::Builder::new().name("ringcast-metrics".into()).spawn(move || {
         for stream in listener.incoming() {
             match stream {
                 Ok(s) => {
-                    if let Err(e) = serve(s, &registry) {
+                    if let Err(e) = serve(s, &registry, purger.as_ref()) {
                         debug!(error = %e, "metrics client");
                     }
                 }
@@ -53,6 +67,12 @@ enum Answer {
     },
     NotFound,
     MethodNotAllowed,
+    /// `PURGE target` (with `*` at the end: a prefix); soft by `Purge-Mode: soft`.
+    Purge {
+        target: String,
+        prefix: bool,
+        soft: bool,
+    },
     /// The head could not be parsed, or never arrived whole: the parser's status.
     Invalid(Status),
 }
@@ -67,6 +87,18 @@ fn route(head: &[u8]) -> Answer {
         Err(e) => return Answer::Invalid(e.status()),
     };
     let path = req.target.split(|&b| b == b'?').next().unwrap_or_default();
+    if req.method_token == "PURGE" {
+        let target = String::from_utf8_lossy(&req.target);
+        let (target, prefix) = match target.strip_suffix('*') {
+            Some(t) => (t.to_string(), true),
+            None => (target.into_owned(), false),
+        };
+        let soft = head.split(|&b| b == b'\n').any(|line| {
+            let line = String::from_utf8_lossy(line).to_ascii_lowercase();
+            line.strip_prefix("purge-mode:").is_some_and(|v| v.trim() == "soft")
+        });
+        return Answer::Purge { target, prefix, soft };
+    }
     match (req.method, path) {
         (Method::Get, b"/metrics") => Answer::Metrics { head_only: false },
         (Method::Head, b"/metrics") => Answer::Metrics { head_only: true },
@@ -75,7 +107,7 @@ fn route(head: &[u8]) -> Answer {
     }
 }
 
-fn serve(mut s: TcpStream, registry: &Registry) -> io::Result<()> {
+fn serve(mut s: TcpStream, registry: &Registry, purger: Option<&Purger>) -> io::Result<()> {
     s.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     s.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     let mut head = Vec::with_capacity(512);
@@ -97,6 +129,13 @@ fn serve(mut s: TcpStream, registry: &Registry) -> io::Result<()> {
             (Status::Ok, text, head_only)
         }
         Answer::NotFound => (Status::NotFound, "not found: try /metrics\n".into(), false),
+        Answer::Purge { target, prefix, soft } => match purger {
+            Some(purge) => match purge(&target, prefix, soft) {
+                0 => (Status::NotFound, "nothing to purge\n".into(), false),
+                n => (Status::Ok, format!("purged {n}\n"), false),
+            },
+            None => (Status::MethodNotAllowed, "method not allowed\n".into(), false),
+        },
         Answer::MethodNotAllowed => {
             (Status::MethodNotAllowed, "method not allowed\n".into(), false)
         }
@@ -107,7 +146,11 @@ fn serve(mut s: TcpStream, registry: &Registry) -> io::Result<()> {
     };
     let content_type = if status == Status::Ok { CONTENT_TYPE } else { "text/plain" };
     // RFC 9110 §15.5.6: a 405 lists the methods the resource allows.
-    let allow = if status == Status::MethodNotAllowed { "Allow: GET, HEAD\r\n" } else { "" };
+    let allow = match (status, purger) {
+        (Status::MethodNotAllowed, None) => "Allow: GET, HEAD\r\n",
+        (Status::MethodNotAllowed, Some(_)) => "Allow: GET, HEAD, PURGE\r\n",
+        _ => "",
+    };
     let mut out = format!(
         "{}Content-Type: {content_type}\r\nContent-Length: {}\r\n{allow}\
          Cache-Control: no-store\r\nConnection: close\r\n\r\n",
@@ -138,6 +181,14 @@ mod tests {
             (b"GET /index.html HTTP/1.1\r\nHost: m\r\n\r\n", Answer::NotFound),
             (b"GET /metrics/../etc/passwd HTTP/1.1\r\nHost: m\r\n\r\n", Answer::NotFound),
             (b"POST /metrics HTTP/1.1\r\nHost: m\r\n\r\n", Answer::MethodNotAllowed),
+            (
+                b"PURGE /a/b.mp4?x=1 HTTP/1.1\r\nHost: m\r\n\r\n",
+                Answer::Purge { target: "/a/b.mp4?x=1".into(), prefix: false, soft: false },
+            ),
+            (
+                b"PURGE /a/* HTTP/1.1\r\nHost: m\r\nPurge-Mode: Soft\r\n\r\n",
+                Answer::Purge { target: "/a/".into(), prefix: true, soft: true },
+            ),
             (b"OPTIONS * HTTP/1.1\r\nHost: m\r\n\r\n", Answer::MethodNotAllowed),
             // The parser's rules, as on the data port (RFC 9112 §3, §3.2).
             (b"GET /metrics HTTP/1.1\r\n\r\n", bad),

@@ -54,9 +54,13 @@ pub fn run(config: Config) -> anyhow::Result<()> {
     let root = Root::open(&config.root)
         .with_context(|| format!("opening root {}", config.root.display()))?;
     let registry = Arc::new(Registry::new(workers));
+    let edge = config.edge.as_ref().map(crate::edge::Shared::open).transpose()?;
+    let purger = edge.clone().map(|e| -> metrics::server::Purger {
+        Arc::new(move |target: &str, prefix: bool, soft: bool| e.purge(target, prefix, soft))
+    });
     let metrics_addr = match config.metrics_listen {
         Some(addr) => Some(
-            metrics::server::spawn(addr, Arc::clone(&registry))
+            metrics::server::spawn(addr, Arc::clone(&registry), purger)
                 .with_context(|| format!("binding the metrics listener {addr}"))?,
         ),
         None => None,
@@ -92,6 +96,7 @@ pub fn run(config: Config) -> anyhow::Result<()> {
         let root = root.try_clone().context("duplicating the root descriptor")?;
         let log = access.as_ref().map(|w| w.worker_log(id));
         let observer = Observer::new(Arc::clone(&registry), id, log, config.body_strategy);
+        let edge = edge.clone();
         let handle = std::thread::Builder::new()
             .name(format!("ringcast-w{id}"))
             .spawn(move || {
@@ -104,7 +109,8 @@ pub fn run(config: Config) -> anyhow::Result<()> {
                     let listeners = Listeners { plain: std_listener, tls: tls_listeners };
                     let tls =
                         worker_tls.map(|(t, ktls, port)| crate::tls::WorkerTls::new(t, ktls, port));
-                    worker_main(id, config, root, listeners, tls, observer, shutdown, ready.clone())
+                    let parts = WorkerParts { listeners, tls, edge };
+                    worker_main(id, config, root, parts, observer, shutdown, ready.clone())
                 });
                 if let Err(e) = result {
                     let _ = ready.send(Err(format!("worker {id}: {e}")));
@@ -323,6 +329,19 @@ fn startup_block(c: &Config, s: &Settled<'_>) -> String {
         ("ktls", s.https.map_or("-".into(), |h| h.ktls_note.clone())),
         ("access log", access),
         ("root", c.root.display().to_string()),
+        (
+            "edge",
+            c.edge.as_ref().map_or("off".into(), |e| {
+                format!(
+                    "origin {} ({}), cache {} ({} bytes), slices of {} bytes",
+                    e.origin_host,
+                    e.origin,
+                    e.cache_dir.display(),
+                    e.cache_size,
+                    e.slice_size
+                )
+            }),
+        ),
         ("config file", c.config_file.as_ref().map_or("none".into(), |p| p.display().to_string())),
         (
             "timeouts",
@@ -381,17 +400,24 @@ fn startup_block(c: &Config, s: &Settled<'_>) -> String {
     out
 }
 
+/// What a worker is given besides its configuration: its listeners, TLS and edge state.
+struct WorkerParts {
+    listeners: Listeners,
+    tls: Option<crate::tls::WorkerTls>,
+    edge: Option<Arc<crate::edge::Shared>>,
+}
+
 #[allow(clippy::too_many_arguments, reason = "one call site; each value is moved in once")]
 async fn worker_main(
     id: usize,
     config: Arc<Config>,
     root: Root,
-    listeners: Listeners,
-    tls: Option<crate::tls::WorkerTls>,
+    parts: WorkerParts,
     observer: Observer,
     shutdown: Arc<shutdown::Shutdown>,
     ready: mpsc::Sender<Result<usize, String>>,
 ) {
+    let WorkerParts { listeners, tls, edge } = parts;
     let listener = match listener::Listener::new(listeners.plain, false) {
         Ok(l) => l,
         Err(e) => {
@@ -417,6 +443,9 @@ async fn worker_main(
     let mut ctx = Context::new(Arc::clone(&config), id, root);
     if let Some(tls) = tls {
         ctx = ctx.with_tls(tls);
+    }
+    if let Some(edge) = edge {
+        ctx = ctx.with_edge(edge);
     }
     let ctx = Rc::new(ctx);
     monoio::spawn(sweep_deadlines(Rc::clone(&ctx)));
