@@ -410,10 +410,9 @@ fn cold_file_is_read_off_the_worker_thread() {
 }
 
 /// The same over TLS. A body sent over TLS is `pread` into the worker's buffer and encrypted
-/// there (docs/architecture.md, "TLS", "Send"): a cold file is read from storage by the worker
-/// thread itself, which stalls every connection of its core while the disk answers.
+/// there (docs/architecture.md, "TLS", "Send"): without the cold-range warming the worker
+/// thread would read a cold file from storage itself, stalling every connection of its core.
 #[test]
-#[ignore = "server: over TLS a cold file is read by the worker thread (no cold-read hand-off)"]
 fn cold_file_over_tls_is_read_off_the_worker_thread() {
     cold_file_check(Transport::Tls);
 }

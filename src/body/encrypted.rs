@@ -8,6 +8,11 @@
 //! first records with the start of the body. After every [`TURN_BYTES`] the transfer takes a
 //! turn, as the plain mechanisms do.
 //!
+//! Cold files: a `pread` of pages missing from the page cache would wait for the disk on the
+//! worker thread. Before each read a [`Warmer`] (`cold.rs`, shared with `sendfile.rs`) tells how
+//! far the range can be read without waiting, warming it on the cold-read threads first when it
+//! is not in the page cache; no read runs past that point.
+//!
 //! On error the caller closes the connection; a dropped future leaves encrypted records in the
 //! session, which is dropped with it.
 
@@ -15,6 +20,7 @@ use std::cell::RefCell;
 use std::io::{self, IoSlice};
 use std::os::unix::fs::FileExt;
 
+use super::cold::Warmer;
 use crate::body::{Body, Segment};
 use crate::socket::SendError;
 use crate::tls::TlsSocket;
@@ -55,8 +61,10 @@ pub(super) async fn send(
                 Segment::File { offset, len } => {
                     let file = body.file.as_deref().expect("file segment without a file");
                     let (mut pos, end) = (*offset, offset + len);
+                    let mut warmer = Warmer::new(file, *offset, *len);
                     while pos < end {
-                        let n = usize::try_from(end - pos).unwrap_or(CHUNK).min(CHUNK);
+                        let ready = warmer.ready(pos).await;
+                        let n = usize::try_from(ready - pos).unwrap_or(CHUNK).min(CHUNK);
                         PLAINTEXT.with_borrow_mut(|buf| {
                             match file.read_exact_at(&mut buf[..n], pos) {
                                 Ok(()) => {}

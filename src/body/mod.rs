@@ -22,6 +22,7 @@
 //! across calls, so a dropped future leaks nothing (a splice pipe with bytes left in it is closed,
 //! not reused).
 
+mod cold;
 mod copy;
 mod encrypted;
 mod memory;

@@ -140,7 +140,7 @@ mod tests {
     use std::io::{Read, Write};
     use std::os::fd::AsRawFd;
 
-    /// The residency checks the cold-range detection relies on (`body::sendfile::resident`)
+    /// The residency checks the cold-range detection relies on (`body::cold::resident`)
     /// tell cold pages from cached ones: a check that always answered "cached" fails here. Runs
     /// on a file under `target/` (a disk file system: tmpfs cannot evict); skips, saying so,
     /// where the pages cannot be evicted.

@@ -64,6 +64,31 @@ pub struct Tls {
     current: Mutex<Arc<ServerConfig>>,
     generation: AtomicU64,
     names: Mutex<Vec<String>>,
+    /// The files as they were just before the last read of them (the set in force, or the set
+    /// refused after it). Held across a reload, so reloads run one at a time.
+    read_as: Mutex<Fingerprint>,
+}
+
+/// Identity and change marks of every certificate and key file, in configuration order:
+/// device, inode, size, modification time; `None` for a file that cannot be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Fingerprint(Vec<Option<(u64, u64, u64, SystemTime)>>);
+
+impl Fingerprint {
+    /// The files as they are now.
+    fn of(files: &[CertFiles]) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        Self(
+            files
+                .iter()
+                .flat_map(|f| [&f.cert, &f.key])
+                .map(|p| {
+                    let m = std::fs::metadata(p).ok()?;
+                    Some((m.dev(), m.ino(), m.size(), m.modified().ok()?))
+                })
+                .collect(),
+        )
+    }
 }
 
 impl std::fmt::Debug for Tls {
@@ -97,6 +122,8 @@ impl Tls {
     /// the traffic secrets extractable for a kernel hand-off.
     pub fn new(files: Vec<CertFiles>, secret_extraction: bool) -> Result<Self, TlsError> {
         let ticketer = rustls::crypto::ring::Ticketer::new()?;
+        // Taken before the files are read: a change after this point is seen by the watcher.
+        let read_as = Fingerprint::of(&files);
         let (config, names) = build(&files, &ticketer, secret_extraction)?;
         Ok(Self {
             files,
@@ -105,11 +132,17 @@ impl Tls {
             current: Mutex::new(config),
             generation: AtomicU64::new(0),
             names: Mutex::new(names),
+            read_as: Mutex::new(read_as),
         })
     }
 
-    /// Reads the files again; on success new connections use them. On error nothing changes.
+    /// Reads the files again; on success new connections use them. On error nothing changes
+    /// but the record of the files read (so a refused set is reported once, not at every
+    /// check of [`Tls::files_changed`]).
     pub fn reload(&self) -> Result<(), TlsError> {
+        let mut read_as = self.read_as.lock().unwrap_or_else(|p| p.into_inner());
+        // Taken before the files are read: a change while they are read is seen next time.
+        *read_as = Fingerprint::of(&self.files);
         let (config, names) = build(&self.files, &self.ticketer, self.secret_extraction)?;
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = config;
         *self.names.lock().unwrap_or_else(|p| p.into_inner()) = names;
@@ -117,18 +150,11 @@ impl Tls {
         Ok(())
     }
 
-    /// Identity and change marks of every certificate and key file (device, inode, size,
-    /// modification time; `None` for a file that cannot be read now).
-    pub fn fingerprint(&self) -> Vec<Option<(u64, u64, u64, SystemTime)>> {
-        use std::os::unix::fs::MetadataExt;
-        self.files
-            .iter()
-            .flat_map(|f| [&f.cert, &f.key])
-            .map(|p| {
-                let m = std::fs::metadata(p).ok()?;
-                Some((m.dev(), m.ino(), m.size(), m.modified().ok()?))
-            })
-            .collect()
+    /// Whether a certificate or key file differs from what the last load or reload read
+    /// (replaced, rewritten, removed, or back after it could not be read).
+    pub fn files_changed(&self) -> bool {
+        let now = Fingerprint::of(&self.files);
+        now != *self.read_as.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The DNS names the certificates serve (for the start-up block and the reload log line).
@@ -327,5 +353,61 @@ mod tests {
     fn idle_tls_connection_task_stays_small() {
         let size = crate::conn::tests::task_size(super::serve);
         assert!(size <= 1280, "TLS connection future grew to {size} bytes");
+    }
+
+    /// The watcher's check compares the files with what the load in force read, recorded before
+    /// reading: a change made before anyone first looks is reported, a refused set only once.
+    #[test]
+    fn files_changed_since_the_load_in_force() {
+        use std::time::{Duration, SystemTime};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(format!("tls-fingerprint-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        struct Remove(std::path::PathBuf);
+        impl Drop for Remove {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+        let _remove = Remove(dir.clone());
+        let files = super::CertFiles { cert: dir.join("c.pem"), key: dir.join("k.pem") };
+        // Each write gets its own modification time, whatever the file system's clock grain.
+        let mut stamp = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let mut write = |name: &str| {
+            let cert = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+            for (path, pem) in
+                [(&files.cert, cert.cert.pem()), (&files.key, cert.key_pair.serialize_pem())]
+            {
+                std::fs::write(path, pem).unwrap();
+                stamp += Duration::from_secs(1);
+                std::fs::File::options()
+                    .write(true)
+                    .open(path)
+                    .unwrap()
+                    .set_modified(stamp)
+                    .unwrap();
+            }
+        };
+
+        write("one.test");
+        let tls = super::Tls::new(vec![files.clone()], false).unwrap();
+        assert!(!tls.files_changed(), "nothing changed since the load");
+        // Renewed before any check ran: still a change from the set in force.
+        write("two.test");
+        assert!(tls.files_changed(), "a change after the load went unseen");
+        tls.reload().unwrap();
+        assert_eq!(tls.names(), ["two.test"]);
+        assert!(!tls.files_changed(), "the reload recorded what it read");
+        // A broken key is refused; the old set stays, and the refusal is not repeated.
+        std::fs::write(&files.key, "not a key").unwrap();
+        assert!(tls.files_changed());
+        assert!(tls.reload().is_err());
+        assert_eq!(tls.names(), ["two.test"]);
+        assert!(!tls.files_changed(), "a refused set is retried only after another change");
+        write("three.test");
+        assert!(tls.files_changed());
+        tls.reload().unwrap();
+        assert_eq!(tls.names(), ["three.test"]);
     }
 }

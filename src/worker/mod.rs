@@ -187,17 +187,16 @@ pub fn run(config: Config) -> anyhow::Result<()> {
 }
 
 /// Reloads the TLS certificates whenever their files change (`--tls-watch`), for the life of the
-/// process. A change seen in the middle of a renewal (the certificate replaced, the key not yet)
-/// fails the checks and is logged; the next change, once both files are in place, succeeds.
+/// process. The files are compared with what the load in force read (recorded by the load
+/// itself, before reading), so a change made before this thread first runs is not missed. A
+/// change seen in the middle of a renewal (the certificate replaced, the key not yet) fails the
+/// checks and is logged; the next change, once both files are in place, succeeds.
 fn watch_certificates(tls: &crate::tls::Tls, every: Duration) {
-    let mut seen = tls.fingerprint();
     loop {
         std::thread::sleep(every);
-        let now = tls.fingerprint();
-        if now == seen {
+        if !tls.files_changed() {
             continue;
         }
-        seen = now;
         match tls.reload() {
             Ok(()) => {
                 info!(names = ?tls.names(), "certificate files changed: TLS certificates reloaded")
