@@ -38,6 +38,17 @@
 #                   --driver epoll (port RC_EPOLL_PORT): p99 beside ÷ alone, target ≤ 2× on each
 #   ceiling         loopback sendfile ceiling: the 1g scenario against a bare HTTP responder that
 #                   only calls sendfile(2) (scripts/bench/sendfile_ceiling.py), also on CPU 0
+#   tls1k           HTTPS: the 1k scenario over TLS keep-alive connections: server CPU per request
+#   tls1g           HTTPS: the 1g scenario over TLS (bodies decrypted, then dropped): CPU per GB
+#   tlsfull         HTTPS: a new connection per 1 KiB request, 16 connections, no resumption
+#                   (--new-conn --no-resume): full handshakes per second, server CPU per handshake
+#   tlsresume       HTTPS: the same with resumption (--new-conn): resumed handshakes per second
+#   tls             all four TLS scenarios (`--only tls`)
+#
+# HTTPS: both servers also listen with TLS (user-space TLS on both sides where the kernel has no
+# kTLS: ringcast with rustls, nginx with OpenSSL), on the same ECDSA P-256 certificate issued by
+# a throw-away CA made here (target/bench/tls; the client verifies it with --cacert); nginx keeps
+# `ssl_session_cache shared:SSL:10m` and its default session tickets, ringcast its own tickets.
 #
 # Server CPU is utime + stime from /proc/PID/stat (the process line counts every thread; for
 # nginx, master and workers summed), read before and after each client run.
@@ -60,6 +71,8 @@ CLIENT_CPU=${CLIENT_CPU:-1}
 RC_PORT=${RC_PORT:-18181}
 NGX_PORT=${NGX_PORT:-18182}
 RC_EPOLL_PORT=${RC_EPOLL_PORT:-18183}
+RC_TLS_PORT=${RC_TLS_PORT:-18443}
+NGX_TLS_PORT=${NGX_TLS_PORT:-18444}
 MODE=full
 ONLY=
 while [ $# -gt 0 ]; do
@@ -105,7 +118,9 @@ make_file 1g.bin 1073741824
 # bits on), 2 s MPEG-TS segments (keyframe every 2 s), three renditions at constant bit rate
 # (x264 nal-hrd=cbr pads with filler), so a 5 Mbit/s viewer really pulls 5 Mbit/s. The approach
 # is scripts/make-demo-media.sh's, at streaming bit rates.
-if [ ! -s "$WWW/hls/master.m3u8" ]; then
+# Made only when the hls scenario runs (it is the only one that reads it).
+case ",${ONLY:-hls}," in *,hls,*) NEED_HLS=1 ;; *) NEED_HLS= ;; esac
+if [ -n "$NEED_HLS" ] && [ ! -s "$WWW/hls/master.m3u8" ]; then
   command -v ffmpeg >/dev/null || { log "ffmpeg not found (apt-get install ffmpeg)"; exit 1; }
   log "encoding the HLS ladder (ffmpeg)"
   rm -rf "$WWW/hls.tmp" && mkdir -p "$WWW/hls.tmp"
@@ -127,12 +142,15 @@ if [ ! -s "$WWW/hls/master.m3u8" ]; then
     -hls_segment_filename "$WWW/hls.tmp/%v/seg%03d.ts" "$WWW/hls.tmp/%v/index.m3u8"
   rm -rf "$WWW/hls" && mv "$WWW/hls.tmp" "$WWW/hls"
 fi
-# short.m3u8: the first 4 segments (8 s) of the 5 Mbit/s rendition, for --quick.
-awk '/^#EXTINF/ { n++ } n > 4 { exit } { print } END { print "#EXT-X-ENDLIST" }' \
-  "$WWW/hls/720p/index.m3u8" >"$WWW/hls/720p/short.m3u8"
-hls_bytes=$(du -cb "$WWW"/hls/720p/*.ts | tail -1 | cut -f1)
-log "HLS 720p rendition: $((hls_bytes * 8 / 20 / 1000)) kbit/s measured over 20 s"
-cat "$WWW"/*.bin "$WWW"/hls/*/* >/dev/null # into the page cache
+if [ -n "$NEED_HLS" ]; then
+  # short.m3u8: the first 4 segments (8 s) of the 5 Mbit/s rendition, for --quick.
+  awk '/^#EXTINF/ { n++ } n > 4 { exit } { print } END { print "#EXT-X-ENDLIST" }' \
+    "$WWW/hls/720p/index.m3u8" >"$WWW/hls/720p/short.m3u8"
+  hls_bytes=$(du -cb "$WWW"/hls/720p/*.ts | tail -1 | cut -f1)
+  log "HLS 720p rendition: $((hls_bytes * 8 / 20 / 1000)) kbit/s measured over 20 s"
+  cat "$WWW"/hls/*/* >/dev/null # into the page cache
+fi
+cat "$WWW"/*.bin >/dev/null # into the page cache
 
 # 3. nginx ------------------------------------------------------------------------------------
 NGINX=$(command -v nginx || true)
@@ -145,6 +163,23 @@ fi
 if ! command -v tcpdump >/dev/null && [ "$(id -u)" = 0 ]; then
   log "installing tcpdump from Debian (for the cold scenario's on-the-wire latencies)"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q tcpdump >/dev/null
+fi
+
+# The HTTPS certificate: a CA and an ECDSA P-256 leaf for localhost and 127.0.0.1 it signs
+# (webpki refuses a self-signed certificate used as its own CA), the same for both servers.
+TLS=$BENCH/tls
+if [ ! -s "$TLS/cert.pem" ]; then
+  log "making the HTTPS test CA and certificate under $TLS"
+  mkdir -p "$TLS"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 -subj /CN=ringcast-bench-ca \
+    -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+    -keyout "$TLS/ca-key.pem" -out "$TLS/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=localhost \
+    -keyout "$TLS/key.pem" -out "$TLS/cert.csr" 2>/dev/null
+  printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' \
+    >"$TLS/leaf.ext"
+  openssl x509 -req -in "$TLS/cert.csr" -CA "$TLS/ca.pem" -CAkey "$TLS/ca-key.pem" -CAcreateserial \
+    -days 3650 -extfile "$TLS/leaf.ext" -out "$TLS/cert.pem" 2>/dev/null
 fi
 
 # 4. Servers ----------------------------------------------------------------------------------
@@ -183,6 +218,14 @@ http {
         listen 127.0.0.1:$NGX_PORT reuseport backlog=4096;
         root $WWW;
     }
+    server {                              # HTTPS, OpenSSL in user space (no kTLS here)
+        listen 127.0.0.1:$NGX_TLS_PORT ssl reuseport backlog=4096;
+        root $WWW;
+        ssl_certificate $TLS/cert.pem;
+        ssl_certificate_key $TLS/key.pem;
+        ssl_protocols TLSv1.2 TLSv1.3;    # ringcast's versions
+        ssl_session_cache shared:SSL:10m;
+    }
 }
 CONF
 
@@ -198,7 +241,8 @@ trap 'exit 130' INT TERM
 
 ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
-taskset -c "$SERVER_CPU" "$RINGCAST" --workers 1 --listen "127.0.0.1:$RC_PORT" "$WWW" \
+taskset -c "$SERVER_CPU" "$RINGCAST" --workers 1 --listen "127.0.0.1:$RC_PORT" \
+  --tls-listen "127.0.0.1:$RC_TLS_PORT" --tls-cert "$TLS/cert.pem" --tls-key "$TLS/key.pem" "$WWW" \
   >"$OUT/ringcast.log" 2>&1 &
 RC_PID=$!
 # The same ringcast on its epoll fallback, for the fair scenario only (idle otherwise).
@@ -208,17 +252,19 @@ RC_EPOLL_PID=$!
 taskset -c "$SERVER_CPU" "$NGINX" -c "$NGX_DIR/nginx.conf" -p "$NGX_DIR" >"$OUT/nginx.log" 2>&1 &
 NGX_PID=$!
 
-wait_port() { # pid port name
+wait_port() { # pid port name [scheme]
   for _ in $(seq 100); do
     kill -0 "$1" 2>/dev/null || { log "$3 exited at start:"; cat "$OUT/$3.log" >&2; exit 1; }
-    curl -fsS -o /dev/null "http://127.0.0.1:$2/1k.bin" 2>/dev/null && return 0
+    curl -fsS --cacert "$TLS/ca.pem" -o /dev/null "${4:-http}://127.0.0.1:$2/1k.bin" 2>/dev/null && return 0
     sleep 0.1
   done
-  log "$3 did not answer on port $2"; exit 1
+  log "$3 did not answer on ${4:-http} port $2"; exit 1
 }
 wait_port "$RC_PID" "$RC_PORT" ringcast
+wait_port "$RC_PID" "$RC_TLS_PORT" ringcast https
 wait_port "$RC_EPOLL_PID" "$RC_EPOLL_PORT" ringcast-epoll
 wait_port "$NGX_PID" "$NGX_PORT" nginx
+wait_port "$NGX_PID" "$NGX_TLS_PORT" nginx https
 
 # 5. and 6. Scenarios, table, JSON, plots -----------------------------------------------------
 {
@@ -228,6 +274,7 @@ wait_port "$NGX_PID" "$NGX_PORT" nginx
   echo "ringcast: $("$RINGCAST" --version) ($(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ', uncommitted changes in the tree'))"
   echo "nginx: $("$NGINX" -v 2>&1 | sed 's/^nginx version: //')"
   echo "wrk: $(wrk -v 2>&1 | head -1 | cut -d' ' -f1-2)"
+  echo "TLS: ringcast rustls (ring), nginx $(openssl version | cut -d' ' -f1-2), kernel TLS: $(grep -q '^tls ' /proc/modules 2>/dev/null && echo loaded || echo absent); negotiated by each: $(for p in $RC_TLS_PORT $NGX_TLS_PORT; do openssl s_client -connect 127.0.0.1:$p -CAfile "$TLS/ca.pem" </dev/null 2>/dev/null | sed -n 's/^New, \(.*\), Cipher is \(.*\)/\1 \2/p' | head -1 | tr '\n' ';'; done)"
   echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt" >&2
 
@@ -237,6 +284,8 @@ python3 "$ROOT/scripts/bench/run.py" \
   --server-cpu "$SERVER_CPU" --client-cpu "$CLIENT_CPU" \
   --server "ringcast=$RC_PID=http://127.0.0.1:$RC_PORT" \
   --server "nginx=$NGX_PID=http://127.0.0.1:$NGX_PORT" \
+  --tls-url "ringcast=https://127.0.0.1:$RC_TLS_PORT" --tls-url "nginx=https://127.0.0.1:$NGX_TLS_PORT" \
+  --cacert "$TLS/ca.pem" \
   --extra-server "ringcast-epoll=$RC_EPOLL_PID=http://127.0.0.1:$RC_EPOLL_PORT"
 echo "load average at end: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt" >&2
 
