@@ -119,7 +119,7 @@ impl Drop for CacheDir {
 }
 
 /// `ringcast edge` in front of `origin`, caching into `cache`.
-fn edge(origin: SocketAddr, cache: &CacheDir, driver: &str, extra: &[&str]) -> Server {
+fn edge(origin: SocketAddr, cache: &CacheDir, driver: &'static str, extra: &[&str]) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringcast"));
     cmd.arg("edge");
     let origin = format!("http://{origin}");
