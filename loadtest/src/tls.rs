@@ -69,9 +69,17 @@ pub enum TlsError {
 
 fn provider() -> Arc<CryptoProvider> {
     // ring is the provider this workspace builds against (no aws-lc-rs toolchain); rustls
-    // 0.23.48 deprecates it only for lacking post-quantum key exchange.
+    // 0.23.48 deprecates it only for lacking post-quantum key exchange. Its group list starts
+    // with P-384; browsers, curl and OpenSSL offer X25519 first, and so does this client.
     #[allow(deprecated, reason = "the ring provider is chosen deliberately, see above")]
-    Arc::new(ring::default_provider())
+    Arc::new(CryptoProvider {
+        kx_groups: vec![
+            ring::kx_group::X25519,
+            ring::kx_group::SECP256R1,
+            ring::kx_group::SECP384R1,
+        ],
+        ..ring::default_provider()
+    })
 }
 
 fn load_roots(path: &Path) -> Result<RootCertStore, TlsError> {
